@@ -1,0 +1,121 @@
+"""Training callbacks: step-count checkpoints, a NaN stop that names where, sample colorizations.
+
+They work under ``fit()`` and under the multi-worker custom loop (``train.py`` drives them
+through a ``keras.callbacks.CallbackList`` there), so both paths write the same artifacts.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from colorize_tf import checkpoint, color
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or infinite; the message says where and which checkpoint is the last good one."""
+
+
+class StepCounter(keras.callbacks.Callback):
+    """Counts optimizer steps across phases, fits and resumes (``steps_per_execution`` aware)."""
+
+    def __init__(self, start: int = 0):
+        super().__init__()
+        self.step = start
+        self._seen_in_epoch = 0
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+        self._seen_in_epoch = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        # `batch` is the last step index of this execution within the epoch.
+        self.step += batch + 1 - self._seen_in_epoch
+        self._seen_in_epoch = batch + 1
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Stop at once when any logged loss is NaN/inf, before a checkpoint could save it."""
+
+    def __init__(self, counter: StepCounter, phase: str, checkpoint_dir: Path):
+        super().__init__()
+        self.counter, self.phase, self.checkpoint_dir = counter, phase, Path(checkpoint_dir)
+
+    def on_train_batch_end(self, batch, logs=None):
+        bad = {k: v for k, v in (logs or {}).items() if not math.isfinite(float(v))}
+        if bad:
+            self.model.stop_training = True
+            last = checkpoint.latest(self.checkpoint_dir)
+            where = f"{last[0]} (step {last[1]['step']})" if last else "none was written yet"
+            raise NonFiniteLossError(
+                f"{', '.join(f'{k}={v}' for k, v in bad.items())} in phase '{self.phase}', epoch "
+                f"{self.counter.epoch + 1}, step {self.counter.step}. Stopped; the last good checkpoint is "
+                f"{where}. Lower the learning rate, or use mixed_precision=bf16/none instead of fp16."
+            )
+
+
+class PeriodicCheckpoint(keras.callbacks.Callback):
+    """Save the whole training state every ``every`` steps and at the end of each epoch.
+
+    ``groups`` maps names to models/optimizers (see ``checkpoint.save``); ``progress`` adds the
+    phase and epoch bookkeeping that ``train.py`` needs to resume in the right place.
+    """
+
+    def __init__(self, directory: Path, groups: dict, counter: StepCounter, phase: str,
+                 steps_per_epoch: int, every: int, enabled: bool = True):
+        super().__init__()
+        self.directory, self.groups, self.counter = Path(directory), groups, counter
+        self.phase, self.steps_per_epoch, self.every, self.enabled = phase, steps_per_epoch, every, enabled
+        self._last_saved = counter.step
+
+    def _save(self, epochs_done: int, step_in_epoch: int):
+        if not self.enabled or self.counter.step == self._last_saved:
+            return
+        progress = {"phase": self.phase, "epochs_done": epochs_done, "step_in_epoch": step_in_epoch}
+        checkpoint.save(self.directory, self.counter.step, self.groups, progress)
+        self._last_saved = self.counter.step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.counter.step - self._last_saved >= self.every:
+            done_in_epoch = self.counter._seen_in_epoch
+            if done_in_epoch >= self.steps_per_epoch:  # the epoch-end save takes it
+                return
+            self._save(self.counter.epoch, done_in_epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._save(epoch + 1, 0)
+
+
+def colorization_grid(generator, l_norm, ab_true) -> np.ndarray:
+    """Rows of gray | prediction | truth, as one float RGB image (rows*H, 3*W, 3) in [0, 1]."""
+    ab_pred = generator(l_norm, training=False)
+    gray = color.l_ab_to_rgb(l_norm, np.zeros_like(np.asarray(ab_true)))
+    pred = color.l_ab_to_rgb(l_norm, ab_pred)
+    true = color.l_ab_to_rgb(l_norm, ab_true)
+    rows = [np.concatenate([np.asarray(g), np.asarray(p), np.asarray(t)], axis=1)
+            for g, p, t in zip(gray, pred, true, strict=True)]
+    return np.concatenate(rows, axis=0)
+
+
+class SampleColorizations(keras.callbacks.Callback):
+    """Each epoch, colorize a fixed validation batch: TensorBoard image + ``samples/epoch-NNN.png``."""
+
+    def __init__(self, generator, l_norm, ab_true, out_dir: Path, summary_writer=None, tag: str = "samples"):
+        super().__init__()
+        self.generator, self.l_norm, self.ab_true = generator, l_norm, ab_true
+        self.out_dir, self.writer, self.tag = Path(out_dir), summary_writer, tag
+
+    def on_epoch_end(self, epoch, logs=None):
+        grid = colorization_grid(self.generator, self.l_norm, self.ab_true)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        keras.utils.save_img(self.out_dir / f"{self.tag}-epoch-{epoch + 1:03d}.png", grid, scale=True)
+        if self.writer is not None:
+            import tensorflow as tf  # TensorBoard images are TF's; kept out of the math above
+
+            with self.writer.as_default():
+                tf.summary.image(self.tag, grid[None], step=epoch + 1)
+            self.writer.flush()
