@@ -1,0 +1,159 @@
+"""``python -m colorize_tf.train`` end to end on tiny images: artifacts, resume after SIGKILL,
+config errors, multi-worker. Each test runs the real command in a subprocess."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+TINY = [
+    "data.crop_size=64", "data.batch_size=2", "data.val_batch_size=2", "model.width=0.0625",
+    "train.sample_images=2",
+]
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    """Eight smooth, colorful 96x96 images (a learnable signal, not noise)."""
+    root = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:96, 0:96] / 95.0
+    for i in range(8):
+        f = rng.uniform(0.5, 2.0, 3)
+        img = np.stack([np.sin(f[0] * xx * 3 + i), np.cos(f[1] * yy * 3), np.sin(f[2] * (xx + yy))], -1)
+        Image.fromarray(((img + 1) * 127.5).astype(np.uint8)).save(root / f"photo {i}.png")
+    return root
+
+
+def train_cmd(workdir: Path, source: Path, *overrides: str) -> list[str]:
+    sets = [f"data.source={source}", *TINY, *overrides]
+    return [sys.executable, "-m", "colorize_tf.train", "--workdir", str(workdir)] + [
+        arg for s in sets for arg in ("--set", s)
+    ]
+
+
+def run(cmd, timeout=600, env=None):
+    env = {**os.environ, "CI": "true", "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def last_step(workdir: Path) -> int:
+    records = sorted((workdir / "checkpoints").glob("ckpt-*.json"))
+    return json.loads(records[-1].read_text())["step"] if records else 0
+
+
+def test_training_writes_every_artifact(tmp_path, photos):
+    workdir = tmp_path / "run"
+    phases = ["train.pretrain.epochs=2", "train.pretrain.steps_per_epoch=3",
+              "train.gan.epochs=1", "train.gan.steps_per_epoch=3", "train.checkpoint_every=2"]
+    out = run(train_cmd(workdir, photos, *phases))
+    assert out.returncode == 0, out.stderr[-3000:]
+    for name in ("config.yaml", "generator.keras", "summary.json", "history_pretrain.csv"):
+        assert (workdir / name).is_file(), name
+    assert last_step(workdir) == 9  # 2 x 3 pretrain + 1 x 3 gan
+    pretrain = list(csv.DictReader((workdir / "history_pretrain.csv").open()))
+    gan = list(csv.DictReader((workdir / "history_gan.csv").open()))
+    assert [r["epoch"] for r in pretrain] == ["0", "1"] and [r["epoch"] for r in gan] == ["0"]
+    assert "val_psnr" in pretrain[0] and "val_gray_psnr" in pretrain[0] and "d_loss" in gan[0]
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert set(summary["val"]) >= {"psnr", "gray_psnr", "ssim", "gray_ssim", "l1", "gray_l1"}
+    assert all(np.isfinite(v) for v in summary["val"].values())
+    assert "gray (a=b=0)" in out.stdout
+    assert sorted(p.name for p in (workdir / "samples").glob("*.png")) == [
+        "gan-epoch-001.png", "pretrain-epoch-001.png", "pretrain-epoch-002.png"]
+    assert list((workdir / "logs" / "gan" / "train").glob("events.out.tfevents.*"))
+    assert list((workdir / "logs" / "samples").glob("events.out.tfevents.*"))
+
+    import keras
+
+    from colorize_tf import models  # noqa: F401  (registers the classes)
+
+    generator = keras.models.load_model(workdir / "generator.keras")
+    assert generator(np.zeros((1, 64, 64, 1), np.float32)).shape == (1, 64, 64, 2)
+
+    # Rerunning a finished run changes nothing and trains no further step.
+    again = run(train_cmd(workdir, photos, *phases))
+    assert again.returncode == 0 and last_step(workdir) == 9
+    assert "resumed from ckpt-000000009" in again.stdout
+
+
+def test_sigkill_then_rerun_resumes_from_the_last_checkpoint(tmp_path, photos):
+    workdir = tmp_path / "run"
+    phases = ["train.pretrain.epochs=1", "train.pretrain.steps_per_epoch=40",
+              "train.gan.epochs=1", "train.gan.steps_per_epoch=4", "train.checkpoint_every=5"]
+    cmd = train_cmd(workdir, photos, *phases)
+    env = {**os.environ, "CI": "true", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.time() + 300
+    while last_step(workdir) < 10 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = last_step(workdir)
+    assert 10 <= killed_at < 40, f"process was not killed mid-phase (checkpoint at step {killed_at})"
+
+    out = run(cmd)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert f"resumed from ckpt-{killed_at:09d}" in out.stdout
+    assert f"{killed_at} step(s) done" in out.stdout or "step(s) done" in out.stdout
+    assert last_step(workdir) == 44  # the step count continues; nothing is trained twice
+    progress = json.loads(sorted((workdir / "checkpoints").glob("*.json"))[-1].read_text())
+    assert progress["phase"] == "gan" and progress["epochs_done"] == 1
+
+
+def test_resume_with_another_model_is_refused(tmp_path, photos):
+    workdir = tmp_path / "run"
+    phases = ["train.pretrain.epochs=1", "train.pretrain.steps_per_epoch=1", "train.gan.epochs=0"]
+    assert run(train_cmd(workdir, photos, *phases)).returncode == 0
+    out = run(train_cmd(workdir, photos, *phases, "model.width=0.125"))
+    assert out.returncode == 2
+    assert "resuming would not fit the saved weights" in out.stderr
+    assert (workdir / "generator.keras").is_file()  # nothing the user had is lost
+
+
+def test_config_typo_names_the_key(tmp_path, photos):
+    out = run(train_cmd(tmp_path / "run", photos, "train.gan.epoch=3"))
+    assert out.returncode == 2
+    assert "unknown config key(s) ['epoch'] in section 'train.gan'" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_tpu_without_a_tpu_is_a_clear_error(tmp_path, photos):
+    out = run(train_cmd(tmp_path / "run", photos, "runtime.strategy=tpu"), timeout=120)
+    assert out.returncode == 2
+    assert "no TPU is named" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_two_worker_multi_worker_mirrored_run(tmp_path, photos):
+    """A real 2-process MultiWorkerMirroredStrategy cluster on 127.0.0.1, 2 steps (1 per phase)."""
+    import socket
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    phases = ["train.pretrain.epochs=1", "train.pretrain.steps_per_epoch=1", "train.gan.epochs=1",
+              "train.gan.steps_per_epoch=1", "runtime.strategy=multi_worker", "data.batch_size=4"]
+    procs = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+                     "task": {"type": "worker", "index": index}}
+        env = {**os.environ, "CI": "true", "TF_CPP_MIN_LOG_LEVEL": "2", "TF_CONFIG": json.dumps(tf_config)}
+        cmd = train_cmd(tmp_path / f"worker{index}", photos, *phases)
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+    outs = [p.communicate(timeout=600) for p in procs]
+    for proc, (stdout, stderr) in zip(procs, outs, strict=True):
+        assert proc.returncode == 0, stderr[-3000:]
+        assert "CollectiveAllReduceStrategy with 2 replica(s)" in stdout
+    assert last_step(tmp_path / "worker0") == 2  # the chief checkpoints
+    assert (tmp_path / "worker0" / "generator.keras").is_file()
+    assert not (tmp_path / "worker1" / "generator.keras").exists()
