@@ -5,7 +5,7 @@ For machines that have JAX but no TensorFlow (``colorize_tf.jax_train``). It fol
 images as a TF run:
 
 * Files: the same listing (``samples`` or a folder, recursively, same extensions, name order)
-  and the same deterministic train / val split. ``data.assign_splits`` hashes each relative
+  and the same deterministic train / val split. ``sources.assign_splits`` hashes each relative
   name with TensorFlow's keyed SipHash-2-4; ``siphash24`` below is a pure-Python twin, and
   the tests check that both give the identical split.
 * Decoding (PIL): EXIF orientation applied, alpha composited over white, converted to RGB,
@@ -35,8 +35,8 @@ from PIL import Image, ImageOps
 
 from colorize_tf.samples import sample_photo_dir, sample_photo_paths
 
-# Same values as colorize_tf.data (which imports TensorFlow, so they are repeated here; the
-# tests check that the two agree).
+# Same values as colorize_tf.sources and colorize_tf.image_ops (which import TensorFlow, so
+# they are repeated here; the tests check that the two agree).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".webp")
 MAX_ZOOM = 1.25
 MAX_ASPECT = 4.0
@@ -95,21 +95,21 @@ def siphash24(key: tuple[int, int], data: bytes) -> int:
 
 
 def split_fractions(names: Sequence[str]) -> np.ndarray:
-    """Relative names (n,) -> (n,) float32 in [0, 1): ``data.split_fractions`` without TF."""
+    """Relative names (n,) -> (n,) float32 in [0, 1): ``sources.split_fractions`` without TF."""
     buckets = [siphash24(SPLIT_HASH_KEY, name.encode("utf-8")) % SPLIT_BUCKETS for name in names]
     # float32 like the TF op, so values near val_fraction fall on the same side.
     return np.asarray(buckets, np.int64).astype(np.float32) / np.float32(SPLIT_BUCKETS)
 
 
 def assign_splits(names: Sequence[str], val_fraction: float = 0.1) -> list[str]:
-    """Relative file names -> "train" / "val" each; identical to ``data.assign_splits``."""
+    """Relative file names -> "train" / "val" each; identical to ``sources.assign_splits``."""
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     if not names:
         return []
     fractions = split_fractions(names)
     splits = ["val" if f < val_fraction else "train" for f in fractions]
-    # A tiny source whose hash split leaves one side empty lends it one file (as data.py).
+    # A tiny source whose hash split leaves one side empty lends it one file (as sources.py).
     if len(names) >= 2 and val_fraction > 0:
         if "val" not in splits:
             splits[int(np.argmin(fractions))] = "val"
@@ -119,7 +119,7 @@ def assign_splits(names: Sequence[str], val_fraction: float = 0.1) -> list[str]:
 
 
 def list_image_files(source: str) -> tuple[str, list[str]]:
-    """``samples`` or a folder -> (root, absolute paths in name order), like ``data.scan_source``."""
+    """``samples`` or a folder -> (root, absolute paths in name order), like ``sources.scan_source``."""
     if source == "samples":
         return sample_photo_dir(), sample_photo_paths()
     if not os.path.isdir(source):
@@ -182,7 +182,7 @@ def decode_photo(path: str, short_side: int) -> Image.Image:
     left, top = (width - crop_w) // 2, (height - crop_h) // 2
     scale = short_side / short
     size = (max(short_side, round(crop_w * scale)), max(short_side, round(crop_h * scale)))
-    # PIL's bilinear filter widens with the shrink factor (antialiased), like data.py's resize.
+    # PIL's bilinear filter widens with the shrink factor (antialiased), like image_ops.py's resize.
     return image.resize(size, Image.BILINEAR, box=(left, top, left + crop_w, top + crop_h))
 
 

@@ -1,9 +1,9 @@
 """The one inference path: a uint8 image of any size in, a uint8 RGB image of the same size out.
 
-Used by the SavedModel (``export.py``), the CLI (``colorize.py``) and evaluation. Steps:
+Used by the SavedModel (``savedmodel.py``), the CLI (``colorize.py``) and evaluation. Steps:
 
 1. L of every input pixel, at full resolution (gray, gray + alpha, RGB or RGBA; alpha is
-   composited over white, as ``data.decode_image`` does for training).
+   composited over white, as ``image_ops.decode_image`` does for training).
 2. That L resized to the model's square input (``size``, 256 by default), as normalized L.
 3. The network predicts normalized ab at ``size`` x ``size``.
 4. ab is upsampled bilinearly to the full size and joined to the full-resolution L of step 1,
@@ -267,7 +267,7 @@ def colorize_batch(
     with tf.control_dependencies(_assert_image(images)):
         l_norm = luminance(images, xla=xla)  # (B, H, W, 1)
     l_small = model_input(l_norm, size)  # (B, size, size, 1)
-    # The scope names the network's ops apart from the Lab math: export.py quantizes only
+    # The scope names the network's ops apart from the Lab math: tflite.py quantizes only
     # ops under NETWORK_SCOPE to int8 (8-bit linear light would wreck the dark tones).
     with tf.name_scope(NETWORK_SCOPE):
         ab_small = predict_ab(l_small)  # (B, size, size, 2)
@@ -405,7 +405,7 @@ def litert_interpreter(**kwargs):
 class TFLitePredictAB:
     """A ``.tflite`` file written by ``export.py`` as a ``PredictAB``, run with LiteRT.
 
-    Either contract works (``export.py`` documents both): ``predict_ab`` (float32 normalized L
+    Either contract works (``tflite.py`` documents both): ``predict_ab`` (float32 normalized L
     (1, S, S, 1) -> float32 normalized ab (1, S, S, 2)) is called directly; ``colorize_rgb``
     (uint8 RGB (1, S, S, 3) -> uint8 RGB) is fed the gray image of L and its output's ab is
     read back through ``color.py``. Either way ``colorize_image`` then keeps the full-size L,

@@ -16,7 +16,7 @@ import tensorflow_datasets as tfds
 from PIL import Image, ImageOps
 from skimage import color as skcolor
 
-from colorize_tf import data
+from colorize_tf import data, prepare, sources
 from colorize_tf.samples import SAMPLE_PHOTOS
 
 CROP = 32
@@ -330,7 +330,7 @@ def test_bad_files_are_skipped_counted_and_named(tmp_path, caplog):
     (root / "cut.png").write_bytes(png[: len(png) // 2])
     (root / "readme.txt").write_text("ignored: not an image extension")
 
-    with caplog.at_level(logging.WARNING, logger="colorize_tf.data"):
+    with caplog.at_level(logging.WARNING, logger="colorize_tf.sources"):
         scan = data.scan_source(str(root), max_pixels=50_000)
     assert sorted(im.name for im in scan.images) == sorted(good)
     reasons = {os.path.basename(p): r for p, r in scan.skipped}
@@ -519,7 +519,7 @@ def test_corrupt_records_are_dropped_not_fatal(tmp_path):
     good = tf.io.encode_jpeg(tf.constant(photo(40, 40))).numpy()
     with tf.io.TFRecordWriter(path) as writer:
         for i, payload in enumerate([good, b"\xff\xd8\xff garbage", good, good[: len(good) // 3]]):
-            writer.write(data._example(payload, f"{i}.jpg".encode(), b"train", 40, 40))
+            writer.write(prepare._example(payload, f"{i}.jpg".encode(), b"train", 40, 40))
     ds = data.build_dataset(path, split="all", training=False, batch_size=4, crop_size=CROP)
     assert sum(int(b[0].shape[0]) for b in ds) == 2
 
@@ -607,7 +607,7 @@ def test_tfds_offline_fails_fast_with_a_clear_message(tmp_path, monkeypatch):
     with socket.socket() as probe:  # a local port nobody listens on: the connection is refused
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
-    monkeypatch.setattr(data, "TFDS_PROBE_ADDRESS", ("127.0.0.1", closed_port))
+    monkeypatch.setattr(sources, "TFDS_PROBE_ADDRESS", ("127.0.0.1", closed_port))
     start = time.monotonic()
     with pytest.raises(
         ValueError, match=r"'coco/2017' is not prepared under .*unreachable \(offline\?\)"

@@ -65,6 +65,7 @@ def photos(tmp_path_factory) -> Path:
 
 def test_split_is_identical_to_the_tensorflow_pipeline(photos):
     data = pytest.importorskip("colorize_tf.data")  # the reference needs TensorFlow
+    sources = pytest.importorskip("colorize_tf.sources")
     rng = np.random.default_rng(1)
     names = ["", "a", "abcdefg", "abcdefgh", "abcdefghi", "x" * 300, "über/ß é.jpg", "日本/写真.png"]
     names += [f"dir{rng.integers(100)}/img_{rng.integers(1 << 40)}.jpg" for _ in range(400)]
@@ -77,7 +78,7 @@ def test_split_is_identical_to_the_tensorflow_pipeline(photos):
         assert jax_data.split_files(str(photos), split) == data.list_images(str(photos), split)
     assert (jax_data.MAX_ZOOM, jax_data.MAX_ASPECT, jax_data.IMAGE_EXTENSIONS) == (
         data.MAX_ZOOM, data.MAX_ASPECT, data.IMAGE_EXTENSIONS)  # fmt: skip
-    assert (jax_data.SPLIT_HASH_KEY, jax_data.SPLIT_BUCKETS) == (data._SPLIT_HASH_KEY, data._SPLIT_BUCKETS)
+    assert (jax_data.SPLIT_HASH_KEY, jax_data.SPLIT_BUCKETS) == (sources._SPLIT_HASH_KEY, sources._SPLIT_BUCKETS)
 
 
 def test_siphash_matches_the_reference_vectors():
