@@ -181,7 +181,7 @@ def _scan_skips(data_source: str, max_pixels: int) -> list[tuple[str, str]]:
 
 def evaluate(model: str | None, data_source: str, out: Path, *, split: str = "val", size: int = 256,
              limit: int = 0, batch_size: int = 8, full_res: bool = False, val_fraction: float = 0.1,
-             max_pixels: int = 100_000_000, verbose: bool = True) -> dict:
+             max_pixels: int | None = None, verbose: bool = True) -> dict:
     """Run the protocol and write the report; returns the summary (see ``write_report``).
 
     Raises:
@@ -194,6 +194,7 @@ def evaluate(model: str | None, data_source: str, out: Path, *, split: str = "va
     from colorize_tf import data
 
     colorize, description = colorize_cli.load_colorizer(model, size=size)
+    max_pixels = max_pixels or data.DEFAULT_MAX_PIXELS
     dataset = data.build_eval_rgb_dataset(data_source, split=split, batch_size=batch_size,
                                           crop_size=size, val_fraction=val_fraction,
                                           max_pixels=max_pixels)
