@@ -6,13 +6,14 @@ through a ``keras.callbacks.CallbackList`` there), so both paths write the same 
 
 from __future__ import annotations
 
+import io
 import math
-from pathlib import Path
+import os
 
 import keras
 import numpy as np
 
-from colorize_tf import checkpoint, color
+from colorize_tf import checkpoint, color, fileio
 
 
 class NonFiniteLossError(RuntimeError):
@@ -41,9 +42,9 @@ class StepCounter(keras.callbacks.Callback):
 class StopOnNonFinite(keras.callbacks.Callback):
     """Stop at once when any logged loss is NaN/inf, before a checkpoint could save it."""
 
-    def __init__(self, counter: StepCounter, phase: str, checkpoint_dir: Path):
+    def __init__(self, counter: StepCounter, phase: str, checkpoint_dir: str | os.PathLike):
         super().__init__()
-        self.counter, self.phase, self.checkpoint_dir = counter, phase, Path(checkpoint_dir)
+        self.counter, self.phase, self.checkpoint_dir = counter, phase, os.fspath(checkpoint_dir)
 
     def on_train_batch_end(self, batch, logs=None):
         bad = {k: v for k, v in (logs or {}).items() if not math.isfinite(float(v))}
@@ -65,10 +66,10 @@ class PeriodicCheckpoint(keras.callbacks.Callback):
     phase and epoch bookkeeping that ``train.py`` needs to resume in the right place.
     """
 
-    def __init__(self, directory: Path, groups: dict, counter: StepCounter, phase: str,
+    def __init__(self, directory: str | os.PathLike, groups: dict, counter: StepCounter, phase: str,
                  steps_per_epoch: int, every: int, enabled: bool = True):
         super().__init__()
-        self.directory, self.groups, self.counter = Path(directory), groups, counter
+        self.directory, self.groups, self.counter = os.fspath(directory), groups, counter
         self.phase, self.steps_per_epoch, self.every, self.enabled = phase, steps_per_epoch, every, enabled
         self._last_saved = counter.step
 
@@ -90,6 +91,27 @@ class PeriodicCheckpoint(keras.callbacks.Callback):
         self._save(epoch + 1, 0)
 
 
+class CSVHistory(keras.callbacks.CSVLogger):
+    """Keras' ``CSVLogger`` (same file, byte for byte), also on gfile paths (``gs://``, ``ram://``).
+
+    Keras opens remote paths as ``tf.io.gfile.GFile`` but then asks the file for ``.closed``,
+    which a GFile lacks (an AttributeError at train end); here the file is closed without asking.
+    """
+
+    def _close(self) -> None:
+        if self.csv_file is not None:
+            self.csv_file.close()
+            self.csv_file = None
+
+    def on_train_begin(self, logs=None):
+        self._close()
+        super().on_train_begin(logs)
+
+    def on_train_end(self, logs=None):
+        self._close()
+        self.writer = None
+
+
 def colorization_grid(generator, l_norm, ab_true) -> np.ndarray:
     """Rows of gray | prediction | truth, as one float RGB image (rows*H, 3*W, 3) in [0, 1]."""
     ab_pred = generator(l_norm, training=False)
@@ -104,15 +126,18 @@ def colorization_grid(generator, l_norm, ab_true) -> np.ndarray:
 class SampleColorizations(keras.callbacks.Callback):
     """Each epoch, colorize a fixed validation batch: TensorBoard image + ``samples/epoch-NNN.png``."""
 
-    def __init__(self, generator, l_norm, ab_true, out_dir: Path, summary_writer=None, tag: str = "samples"):
+    def __init__(self, generator, l_norm, ab_true, out_dir: str | os.PathLike, summary_writer=None,
+                 tag: str = "samples"):
         super().__init__()
         self.generator, self.l_norm, self.ab_true = generator, l_norm, ab_true
-        self.out_dir, self.writer, self.tag = Path(out_dir), summary_writer, tag
+        self.out_dir, self.writer, self.tag = os.fspath(out_dir), summary_writer, tag
 
     def on_epoch_end(self, epoch, logs=None):
         grid = colorization_grid(self.generator, self.l_norm, self.ab_true)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        keras.utils.save_img(self.out_dir / f"{self.tag}-epoch-{epoch + 1:03d}.png", grid, scale=True)
+        png = io.BytesIO()
+        keras.utils.save_img(png, grid, file_format="png", scale=True)
+        fileio.makedirs(self.out_dir)
+        fileio.write_bytes(fileio.join(self.out_dir, f"{self.tag}-epoch-{epoch + 1:03d}.png"), png.getvalue())
         if self.writer is not None:
             import tensorflow as tf  # TensorBoard images are TF's; kept out of the math above
 

@@ -3,17 +3,20 @@
 A checkpoint holds the generator, the discriminator and both optimizers' variables (Adam
 moments and iteration counts) keyed by Keras variable path, so a run resumes exactly where it
 stopped, under TensorFlow or JAX alike. Files are written to a temporary name and renamed, so a
-process killed mid-write never leaves a half checkpoint; the newest ``keep`` are kept.
+process killed mid-write never leaves a half checkpoint; the newest ``keep`` are kept. Paths go
+through ``tf.io.gfile`` (``colorize_tf.fileio``): a directory may be local, ``gs://`` or ``ram://``.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
-from pathlib import Path
 
 import numpy as np
+
+from colorize_tf import fileio
 
 _NAME = re.compile(r"^ckpt-(\d{9})\.npz$")
 
@@ -30,49 +33,48 @@ def _named_variables(groups: dict) -> list[tuple[str, object]]:
     return named
 
 
-def save(directory: str | Path, step: int, groups: dict, progress: dict, keep: int = 2) -> Path:
+def _meta(path: str) -> str:
+    """``.../ckpt-N.npz`` -> ``.../ckpt-N.json`` (its progress record)."""
+    return path[: -len(".npz")] + ".json"
+
+
+def save(directory: str | os.PathLike, step: int, groups: dict, progress: dict, keep: int = 2) -> str:
     """Write ``ckpt-<step>.npz`` and ``ckpt-<step>.json`` (progress: phase, epoch, step...)."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"ckpt-{step:09d}.npz"
+    directory = os.fspath(directory)
+    fileio.makedirs(directory)
+    stem = fileio.join(directory, f"ckpt-{step:09d}")
     arrays = {key: np.asarray(variable.numpy()) for key, variable in _named_variables(groups)}
-    tmp = path.with_suffix(".tmp.npz")
-    with open(tmp, "wb") as handle:
-        np.savez(handle, **arrays)
-        handle.flush()
-        os.fsync(handle.fileno())
-    meta = path.with_suffix(".json")
-    meta_tmp = path.with_suffix(".tmp.json")
-    meta_tmp.write_text(json.dumps({**progress, "step": int(step)}, indent=2))
-    os.replace(tmp, path)  # the .npz lands first: a .json always has its arrays
-    os.replace(meta_tmp, meta)
+    buffer = io.BytesIO()  # object stores take whole files: build the archive in memory first
+    np.savez(buffer, **arrays)
+    fileio.write_bytes(f"{stem}.tmp.npz", buffer.getvalue(), durable=True)
+    fileio.write_text(f"{stem}.tmp.json", json.dumps({**progress, "step": int(step)}, indent=2))
+    fileio.rename(f"{stem}.tmp.npz", f"{stem}.npz")  # the .npz lands first: a .json always has its arrays
+    fileio.rename(f"{stem}.tmp.json", f"{stem}.json")
     for old in list_checkpoints(directory)[:-keep]:
-        old.unlink(missing_ok=True)
-        old.with_suffix(".json").unlink(missing_ok=True)
-    return path
+        fileio.remove(old)
+        fileio.remove(_meta(old))
+    return f"{stem}.npz"
 
 
-def list_checkpoints(directory: str | Path) -> list[Path]:
+def list_checkpoints(directory: str | os.PathLike) -> list[str]:
     """Complete checkpoints (arrays and progress record both present), oldest first."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        return []
-    found = [p for p in directory.iterdir() if _NAME.match(p.name) and p.with_suffix(".json").is_file()]
-    return sorted(found)
+    names = set(fileio.listdir(directory))
+    found = [name for name in names if _NAME.match(name) and _meta(name) in names]
+    return [fileio.join(directory, name) for name in sorted(found)]
 
 
-def latest(directory: str | Path) -> tuple[Path, dict] | None:
+def latest(directory: str | os.PathLike) -> tuple[str, dict] | None:
     """The newest complete checkpoint and its progress record, or None."""
     checkpoints = list_checkpoints(directory)
     if not checkpoints:
         return None
     path = checkpoints[-1]
-    return path, json.loads(path.with_suffix(".json").read_text())
+    return path, json.loads(fileio.read_text(_meta(path)))
 
 
-def restore(path: str | Path, groups: dict) -> None:
+def restore(path: str | os.PathLike, groups: dict) -> None:
     """Load a checkpoint into built models/optimizers; refuse on any name or shape mismatch."""
-    with np.load(path) as stored:
+    with np.load(io.BytesIO(fileio.read_bytes(path))) as stored:
         named = _named_variables(groups)
         expected = [key for key, _ in named]
         stored_keys = [k for k in stored.files if k.split("/", 1)[0] in groups and groups[k.split("/", 1)[0]] is not None]

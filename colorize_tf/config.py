@@ -104,11 +104,15 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def to_yaml(self) -> str:
+        """The resolved config as YAML text (what ``dump`` writes; ``config_from_yaml`` reads it)."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
     def dump(self, path: str | Path) -> Path:
         """Write the resolved config as YAML (the file that repeats this run)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        path.write_text(self.to_yaml())
         return path
 
 
@@ -241,6 +245,17 @@ def validate(config: Config) -> Config:
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
     return config
+
+
+def config_from_yaml(text: str, source: str = "<yaml>") -> Config:
+    """A config from YAML text with no ``base:`` key, e.g. a dumped one read from ``gs://``."""
+    try:
+        tree = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{source}: not valid YAML: {err}") from None
+    if not isinstance(tree, dict) or "base" in tree:
+        raise ConfigError(f"{source}: expected a mapping without a 'base' key")
+    return validate(_build(Config, tree, ""))
 
 
 def load_config(name_or_path: str | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:

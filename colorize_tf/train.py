@@ -9,7 +9,8 @@ Writes into ``--workdir`` (default ``runs/<config name>``):
 and each epoch end), ``logs/`` (TensorBoard: losses, validation metrics, sample colorizations),
 ``history_<phase>.csv``, ``samples/*.png``, ``generator.keras`` (the product) and ``summary.json``
 (validation L1 / PSNR / SSIM beside the gray baseline). Rerunning the same command resumes
-from the last checkpoint, in the right phase with the step count intact.
+from the last checkpoint, in the right phase with the step count intact. The workdir may be on
+any filesystem ``tf.io.gfile`` reaches (``gs://BUCKET/runs/x`` for Cloud TPU runs, ``ram://``).
 """
 
 from __future__ import annotations
@@ -20,14 +21,13 @@ import math
 import os
 import sys
 import time
-from pathlib import Path
 
 import keras
 import tensorflow as tf
 
 from colorize_tf import callbacks as cb
-from colorize_tf import checkpoint, data, distribute
-from colorize_tf.config import Config, ConfigError, load_config
+from colorize_tf import checkpoint, data, distribute, fileio
+from colorize_tf.config import Config, ConfigError, config_from_yaml, load_config
 from colorize_tf.gan import PHASES, ColorizationGAN
 from colorize_tf.models import build_discriminator, build_generator
 from colorize_tf.models.generator import DEFAULT_DECODER_FILTERS
@@ -103,28 +103,34 @@ def _steps_per_epoch(phase_cfg, train_count: int | None, batch_size: int, phase:
 # --- the run ------------------------------------------------------------------------------------
 
 
-def _check_resume(workdir: Path, config: Config) -> None:
+def _check_resume(workdir: str, config: Config) -> None:
     """Refuse to continue a run whose model differs from the new config's; otherwise dump config."""
-    old_path = workdir / "config.yaml"
-    if old_path.is_file() and checkpoint.latest(workdir / "checkpoints"):
-        old = load_config(str(old_path))
+    old_path = fileio.join(workdir, "config.yaml")
+    if fileio.isfile(old_path) and checkpoint.latest(fileio.join(workdir, "checkpoints")):
+        old = config_from_yaml(fileio.read_text(old_path), old_path)
         if old.model != config.model:
             raise ResumeError(
                 f"{workdir} holds a run with model {old.model}, but this config asks for {config.model}; "
                 "resuming would not fit the saved weights. Use another --workdir, or the old config."
             )
-    config.dump(old_path)
+    fileio.write_text(old_path, config.to_yaml())
 
 
 def _log(message: str) -> None:
     print(f"[colorize_tf.train] {message}", flush=True)
 
 
-def run(config: Config, workdir: str | Path) -> dict:
-    """Train both phases (resuming if the workdir holds checkpoints); returns the summary."""
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
+def run(config: Config, workdir: str | os.PathLike) -> dict:
+    """Train both phases (resuming if the workdir holds checkpoints); returns the summary.
+
+    ``workdir`` may be anything ``tf.io.gfile`` reaches: a local path, ``gs://...``, ``ram://...``.
+    """
+    workdir = os.fspath(workdir)
+    fileio.makedirs(workdir)
     _check_resume(workdir, config)
+    # Checkpoint keys hold Keras' auto-generated names ("adam_2/..."): start them afresh so that a
+    # second run in one process (the only way to resume a ram:// workdir) matches the first.
+    keras.backend.clear_session()
     keras.utils.set_random_seed(config.train.seed)
     if config.runtime.jit_compile:
         tf.config.optimizer.set_jit(True)
@@ -151,19 +157,19 @@ def run(config: Config, workdir: str | Path) -> dict:
 
     groups = {"generator": generator, "discriminator": discriminator,
               **{f"optimizer_{k}": v for k, v in optimizers.items()}}
-    ckpt_dir = workdir / "checkpoints"
+    ckpt_dir = fileio.join(workdir, "checkpoints")
     progress = {"phase": PHASES[0], "epochs_done": 0, "step_in_epoch": 0, "step": 0}
     found = checkpoint.latest(ckpt_dir)
     if found:
         checkpoint.restore(found[0], groups)
         progress = found[1]
-        _log(f"resumed from {found[0].name}: phase '{progress['phase']}', {progress['epochs_done']} epoch(s) "
+        _log(f"resumed from {fileio.basename(found[0])}: phase '{progress['phase']}', {progress['epochs_done']} epoch(s) "
              f"+ {progress['step_in_epoch']} step(s) done, global step {progress['step']}")
 
     counter = cb.StepCounter(start=progress["step"])
     sample_batch = next(iter(val_ds.take(1)))
     sample = [t[: config.train.sample_images] for t in sample_batch]
-    writer = tf.summary.create_file_writer(str(workdir / "logs" / "samples"))
+    writer = tf.summary.create_file_writer(fileio.join(workdir, "logs", "samples"))
     is_chief = _is_chief(strategy)
 
     for phase in PHASES:
@@ -188,11 +194,12 @@ def run(config: Config, workdir: str | Path) -> dict:
             counter,
             cb.StopOnNonFinite(counter, phase, ckpt_dir),
             cb.PeriodicCheckpoint(ckpt_dir, groups, counter, phase, steps, config.train.checkpoint_every, is_chief),
-            keras.callbacks.CSVLogger(str(workdir / f"history_{phase}.csv"), append=True),
-            cb.SampleColorizations(generator, *sample, workdir / "samples", writer if is_chief else None, tag=phase),
+            cb.CSVHistory(fileio.join(workdir, f"history_{phase}.csv"), append=True),
+            cb.SampleColorizations(generator, *sample, fileio.join(workdir, "samples"), writer if is_chief else None,
+                                   tag=phase),
         ]
         if is_chief:
-            callbacks.append(keras.callbacks.TensorBoard(str(workdir / "logs" / phase), update_freq="epoch"))
+            callbacks.append(keras.callbacks.TensorBoard(fileio.join(workdir, "logs", phase), update_freq="epoch"))
         _log(f"phase '{phase}': epochs {first_epoch + 1}..{phase_cfg.epochs}, {steps} steps each"
              + (f" (first epoch resumes after step {skip_steps})" if skip_steps else ""))
         started = time.time()
@@ -260,13 +267,13 @@ def _evaluate(gan, val_ds, multi_worker: bool) -> dict:
     return results
 
 
-def _finish(gan, val_ds, workdir: Path, config: Config, step: int, strategy) -> dict:
+def _finish(gan, val_ds, workdir: str, config: Config, step: int, strategy) -> dict:
     is_chief = _is_chief(strategy)
     results = _evaluate(gan, val_ds, distribute.is_multi_worker(strategy))
     summary = {"config": config.name, "step": step, "val": {k: float(v) for k, v in results.items()}}
     if is_chief:
-        gan.generator.save(workdir / GENERATOR_FILE)
-        (workdir / "summary.json").write_text(json.dumps(summary, indent=2))
+        gan.generator.save(fileio.join(workdir, GENERATOR_FILE))  # Keras writes remote paths via gfile
+        fileio.write_text(fileio.join(workdir, "summary.json"), json.dumps(summary, indent=2))
     v = summary["val"]
     _log("validation (same crops)     ours     gray (a=b=0)")
     for name, fmt in (("l1", "{:8.4f}"), ("psnr", "{:8.2f}"), ("ssim", "{:8.4f}")):
@@ -274,7 +281,7 @@ def _finish(gan, val_ds, workdir: Path, config: Config, step: int, strategy) -> 
     if not all(math.isfinite(x) for x in v.values()):
         _log("warning: non-finite validation metric")
     if is_chief:
-        _log(f"generator written to {workdir / GENERATOR_FILE}")
+        _log(f"generator written to {fileio.join(workdir, GENERATOR_FILE)}")
     return summary
 
 
@@ -294,8 +301,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         config = load_config(args.config, args.overrides)
-        workdir = Path(args.workdir or Path("runs") / config.name)
-        run(config, workdir)
+        run(config, args.workdir or os.path.join("runs", config.name))
     except (ConfigError, ResumeError, distribute.StrategyError, cb.NonFiniteLossError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

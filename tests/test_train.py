@@ -1,5 +1,6 @@
 """``python -m colorize_tf.train`` end to end on tiny images: artifacts, resume after SIGKILL,
-config errors, multi-worker. Each test runs the real command in a subprocess."""
+config errors, multi-worker. Each test runs the real command in a subprocess, except the
+``ram://`` workdir test (TensorFlow's in-memory filesystem lives inside one process)."""
 
 import csv
 import json
@@ -157,3 +158,53 @@ def test_two_worker_multi_worker_mirrored_run(tmp_path, photos):
     assert last_step(tmp_path / "worker0") == 2  # the chief checkpoints
     assert (tmp_path / "worker0" / "generator.keras").is_file()
     assert not (tmp_path / "worker1" / "generator.keras").exists()
+
+
+def test_workdir_on_a_gfile_filesystem(tmp_path, photos, monkeypatch, capsys):
+    """``--workdir ram://...`` (TensorFlow's in-memory filesystem, standing in for ``gs://``):
+    every artifact lands there, nothing in the local cwd, and a second run resumes from it."""
+    import tensorflow as tf
+
+    from colorize_tf import train
+
+    workdir = "ram://runs/t"
+    if tf.io.gfile.exists(workdir):
+        tf.io.gfile.rmtree(workdir)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    monkeypatch.setenv("CI", "true")
+    phases = ["train.pretrain.epochs=1", "train.pretrain.steps_per_epoch=2", "train.gan.epochs=1",
+              "train.gan.steps_per_epoch=2", "train.checkpoint_every=100"]
+    argv = ["--workdir", workdir] + [a for s in [f"data.source={photos}", *TINY, *phases] for a in ("--set", s)]
+
+    def ram_step() -> int:
+        records = sorted(tf.io.gfile.glob(f"{workdir}/checkpoints/ckpt-*.json"))
+        return json.loads(tf.io.gfile.GFile(records[-1]).read())["step"]
+
+    try:
+        assert train.main(argv) == 0
+        for name in ("config.yaml", "generator.keras", "summary.json", "history_pretrain.csv", "history_gan.csv"):
+            assert tf.io.gfile.exists(f"{workdir}/{name}"), name
+        assert ram_step() == 4
+        assert sorted(tf.io.gfile.listdir(f"{workdir}/samples")) == ["gan-epoch-001.png", "pretrain-epoch-001.png"]
+        assert tf.io.gfile.glob(f"{workdir}/logs/gan/train/events.out.tfevents.*")
+        assert tf.io.gfile.glob(f"{workdir}/logs/samples/events.out.tfevents.*")
+        assert not tf.io.gfile.glob(f"{workdir}/checkpoints/*.tmp.*")
+        assert list(cwd.iterdir()) == []  # nothing written locally (no "gs:"/"ram:" folder either)
+        assert json.loads(tf.io.gfile.GFile(f"{workdir}/summary.json").read())["step"] == 4
+
+        # One more GAN epoch: resumes from the ram:// checkpoint and the step count continues.
+        capsys.readouterr()
+        assert train.main([*argv, "--set", "train.gan.epochs=2"]) == 0
+        assert "resumed from ckpt-000000004" in capsys.readouterr().out
+        assert ram_step() == 6
+        gan_rows = list(csv.DictReader(tf.io.gfile.GFile(f"{workdir}/history_gan.csv").read().splitlines()))
+        assert [r["epoch"] for r in gan_rows] == ["0", "1"]
+        assert list(cwd.iterdir()) == []
+
+        assert train.main([*argv, "--set", "train.gan.epochs=2", "--set", "model.width=0.125"]) == 2
+        assert "resuming would not fit the saved weights" in capsys.readouterr().err
+    finally:
+        if tf.io.gfile.exists(workdir):
+            tf.io.gfile.rmtree(workdir)
