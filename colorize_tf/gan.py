@@ -101,8 +101,9 @@ class ColorizationGAN(keras.Model):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         return tf.shape(l_norm)[0] * replicas
 
-    def _apply(self, optimizer, tape, loss, variables):
-        grads = tape.gradient(optimizer.scale_loss(loss), variables)
+    def _apply(self, optimizer, tape, scaled_loss, variables):
+        """Apply ``d scaled_loss / d variables``; a loss-scaling optimizer unscales them."""
+        grads = tape.gradient(scaled_loss, variables)
         optimizer.apply_gradients(zip(grads, variables, strict=True))
 
     def train_step(self, data):
@@ -122,7 +123,9 @@ class ColorizationGAN(keras.Model):
                     )
                     d_parts = losses.discriminator_loss(real_logits, fake_logits)
                     d_loss = self._reduce(d_parts["total"], global_batch)
-                self._apply(self.d_optimizer, d_tape, d_loss, d_vars)
+                    # Scaled inside the tape (fp16 loss scaling), or the tape never sees it.
+                    d_scaled = self.d_optimizer.scale_loss(d_loss)
+                self._apply(self.d_optimizer, d_tape, d_scaled, d_vars)
                 # The generator is judged by the discriminator it just made stronger.
                 fake_logits = self.discriminator(ops.concatenate([l_norm, ab_fake], -1), training=True)
                 g_parts = losses.generator_loss(fake_logits, ab_fake, ab_true, self.l1_weight)
@@ -130,7 +133,8 @@ class ColorizationGAN(keras.Model):
                 g_parts = {"l1": losses.l1_loss(ab_fake, ab_true)}
                 g_parts["total"] = g_parts["l1"]
             g_loss = self._reduce(g_parts["total"], global_batch)
-        self._apply(self.g_optimizer, g_tape, g_loss, g_vars)
+            g_scaled = self.g_optimizer.scale_loss(g_loss)
+        self._apply(self.g_optimizer, g_tape, g_scaled, g_vars)
 
         self.trackers["g_l1"].update_state(g_parts["l1"])
         if self.phase == "gan":
