@@ -245,7 +245,8 @@ def default_model_path() -> str:
 
 
 def load_generator(path: str | Path) -> keras.Model:
-    """A generator ``.keras`` file -> the model (normalized L -> normalized ab)."""
+    """A generator ``.keras`` file -> the model (normalized L -> normalized ab), computing in
+    float32 whatever precision it was trained in."""
     import colorize_tf.models  # noqa: F401  (registers the custom classes for loading)
 
     path = str(path)
@@ -258,7 +259,7 @@ def load_generator(path: str | Path) -> keras.Model:
             f"{path} maps {in_channels} to {out_channels} channels; a generator maps L (1) to "
             "ab (2). (Saved the GAN wrapper instead of its generator?)"
         )
-    return model
+    return colorize_tf.models.float32_copy(model)  # a mixed-precision run's file: compute in float32
 
 
 def _csv(text: str) -> list[str]:

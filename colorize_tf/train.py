@@ -29,7 +29,7 @@ from colorize_tf import callbacks as cb
 from colorize_tf import checkpoint, data, distribute, fileio
 from colorize_tf.config import Config, ConfigError, config_from_yaml, load_config
 from colorize_tf.gan import PHASES, ColorizationGAN
-from colorize_tf.models import build_discriminator, build_generator
+from colorize_tf.models import build_discriminator, build_generator, float32_copy
 from colorize_tf.models.generator import DEFAULT_DECODER_FILTERS
 from colorize_tf.models.resnet import RESNET18_STEM_FILTERS
 
@@ -272,7 +272,9 @@ def _finish(gan, val_ds, workdir: str, config: Config, step: int, strategy) -> d
     results = _evaluate(gan, val_ds, distribute.is_multi_worker(strategy))
     summary = {"config": config.name, "step": step, "val": {k: float(v) for k, v in results.items()}}
     if is_chief:
-        gan.generator.save(fileio.join(workdir, GENERATOR_FILE))  # Keras writes remote paths via gfile
+        # The product computes in float32 whatever the training precision (TFLite needs it);
+        # Keras writes remote paths through gfile.
+        float32_copy(gan.generator).save(fileio.join(workdir, GENERATOR_FILE))
         fileio.write_text(fileio.join(workdir, "summary.json"), json.dumps(summary, indent=2))
     v = summary["val"]
     _log("validation (same crops)     ours     gray (a=b=0)")

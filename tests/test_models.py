@@ -411,3 +411,34 @@ def test_models_run_under_the_jax_backend(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "jax ok" in result.stdout
+
+
+def test_float32_copy_of_a_mixed_precision_generator_keeps_the_weights(tmp_path):
+    """A generator trained under mixed_bfloat16 keeps that policy in its .keras file;
+    inference and TFLite export get a float32 copy with the same weights."""
+    from colorize_tf.export import load_generator
+    from colorize_tf.models import float32_copy
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        keras.utils.set_random_seed(3)
+        mixed = build_generator(image_size=64, encoder_filters=4, decoder_filters=(8, 8, 8, 8, 8))
+        mixed.save(tmp_path / "g.keras")
+    finally:
+        keras.config.set_dtype_policy(previous)
+    assert any(layer.compute_dtype == "bfloat16" for layer in mixed._flatten_layers())
+
+    reference = build_generator(image_size=64, encoder_filters=4, decoder_filters=(8, 8, 8, 8, 8))
+    reference.set_weights(mixed.get_weights())  # built under float32: what the copy must equal
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 64, 64, 1)).astype("float32")
+    for copy in (float32_copy(mixed), load_generator(tmp_path / "g.keras")):
+        assert all(layer.compute_dtype == "float32" for layer in copy._flatten_layers())
+        assert len(copy.weights) == len(mixed.weights)
+        for a, b in zip(copy.get_weights(), mixed.get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(copy(x).numpy(), reference(x).numpy(), atol=1e-5)
+        # bf16 compute keeps ~3 significant digits: on average the outputs agree to that.
+        assert np.abs(copy(x).numpy() - mixed(x).numpy()).mean() < 0.02
+    plain = build_generator(image_size=64, encoder_filters=4, decoder_filters=(8, 8, 8, 8, 8))
+    assert float32_copy(plain) is plain

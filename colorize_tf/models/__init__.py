@@ -54,6 +54,38 @@ def count_params(model: keras.Model) -> ParamCount:
     return ParamCount(size(model.trainable_weights), size(model.non_trainable_weights))
 
 
+def _float32_config(config):
+    """``config`` with every dtype policy replaced by float32 (nested configs included)."""
+    if isinstance(config, dict):
+        return {
+            key: "float32" if key == "dtype" and value is not None else _float32_config(value)
+            for key, value in config.items()
+        }
+    if isinstance(config, list):
+        return [_float32_config(value) for value in config]
+    return config
+
+
+def float32_copy(model: keras.Model) -> keras.Model:
+    """``model`` rebuilt with float32 compute and the same weights; ``model`` itself if it
+    already computes in float32 everywhere.
+
+    A network trained under ``mixed_bfloat16`` / ``mixed_float16`` keeps that policy in its
+    ``.keras`` file; inference and export want float32 (TFLite cannot convert bf16 kernels).
+    Variables are float32 under mixed precision, so the copy has exactly the same weights.
+    """
+    if all(layer.compute_dtype == "float32" for layer in model._flatten_layers(include_self=True)):
+        return model
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")  # layers built without an explicit dtype
+    try:
+        copy = model.__class__.from_config(_float32_config(model.get_config()))
+    finally:
+        keras.config.set_dtype_policy(previous)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 __all__ = [
     "DEFAULT_DECODER_FILTERS",
     "IMAGENET_PRESET",
@@ -65,6 +97,7 @@ __all__ = [
     "build_discriminator",
     "build_generator",
     "count_params",
+    "float32_copy",
     "load_encoder_weights",
     "patch_output_size",
     "patch_receptive_field",
