@@ -61,3 +61,17 @@ def test_dump_round_trips(tmp_path):
     dumped = config.dump(tmp_path / "config.yaml")
     assert yaml.safe_load(dumped.read_text())["train"]["l1_weight"] == 50.0
     assert load_config(str(dumped)) == config
+
+
+@pytest.mark.parametrize("name", ["quickstart", "coco_paper", "tpu"])
+def test_shipped_configs_resolve_their_steps_without_knowing_the_data_size(name):
+    """TFDS and TFRecord sources have no size before reading: a shipped config must say how
+    many steps an epoch has, or its first run stops at once (coco_paper once did)."""
+    from colorize_tf.train import _steps_per_epoch
+
+    config = load_config(name)
+    for phase in ("pretrain", "gan"):
+        steps = _steps_per_epoch(getattr(config.train, phase), None, config.data.batch_size, phase)
+        assert steps > 0
+    if name != "quickstart":  # the paper's 8,000 training images per epoch
+        assert config.train.pretrain.steps_per_epoch * config.data.batch_size in range(7900, 8001)
