@@ -2,7 +2,7 @@
 
     python -m colorize_tf.export --model runs/quickstart/generator.keras --out exports/quickstart
     python -m colorize_tf.export --model g.keras --out exp --formats tflite --precisions int8 \\
-        --calibration /path/to/photos --calibration-images 200
+        --calibration /path/to/photos --calibration-images 200 --calibration-percentile 99.95
 
 Writes into ``--out`` (existing files are kept unless ``--overwrite``):
 
@@ -49,6 +49,7 @@ import numpy as np
 from colorize_tf import serving
 from colorize_tf.savedmodel import check_savedmodel, export_savedmodel
 from colorize_tf.tflite import (
+    CALIBRATION_PERCENTILE,
     CONTRACTS,
     DEFAULT_CALIBRATION_IMAGES,
     PRECISIONS,
@@ -68,7 +69,7 @@ __all__ = [
     # from colorize_tf.savedmodel
     "check_savedmodel", "export_savedmodel",
     # from colorize_tf.tflite
-    "CONTRACTS", "DEFAULT_CALIBRATION_IMAGES", "PRECISIONS", "calibration_images",
+    "CALIBRATION_PERCENTILE", "CONTRACTS", "DEFAULT_CALIBRATION_IMAGES", "PRECISIONS", "calibration_images",
     "check_tflite", "convert_tflite", "convert_tflite_files", "tflite_contract", "tflite_name",
 ]  # fmt: skip
 
@@ -132,6 +133,7 @@ def export(
     size: int = serving.DEFAULT_SIZE,
     calibration: str = "samples",
     calibration_count: int = DEFAULT_CALIBRATION_IMAGES,
+    calibration_percentile: float = CALIBRATION_PERCENTILE,
     xla: bool = True,
     check: bool = True,
     overwrite: bool = False,
@@ -206,7 +208,8 @@ def export(
     if "int8" in precisions and tflite_files:
         images = calibration_images(calibration, size, calibration_count)
     start = time.perf_counter()
-    for contract, precision, model in convert_tflite_files(generator, tflite_files, size, images):
+    converted = convert_tflite_files(generator, tflite_files, size, images, calibration_percentile)
+    for contract, precision, model in converted:
         name = tflite_name(contract, precision)
         entry = {
             "format": "tflite",
@@ -217,7 +220,11 @@ def export(
             "sha256": _sha256(model),
         }
         if precision == "int8":
-            entry["calibration"] = {"source": calibration, "images": len(images)}
+            entry["calibration"] = {
+                "source": calibration,
+                "images": len(images),
+                "percentile": calibration_percentile,
+            }
         if check:
             entry["psnr_db"] = check_tflite(model, generator, photos, size)
             _require(name, precision, entry["psnr_db"])
@@ -314,6 +321,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"crops drawn for calibration (default: {DEFAULT_CALIBRATION_IMAGES})",
     )
     parser.add_argument(
+        "--calibration-percentile",
+        type=float,
+        default=CALIBRATION_PERCENTILE,
+        help="int8 activation ranges: this percentile of the calibration values, not their "
+        f"min/max (100: min/max; default: {CALIBRATION_PERCENTILE})",
+    )
+    parser.add_argument(
         "--no-xla",
         action="store_true",
         help="SavedModel without XLA kernels (for runtimes built without XLA)",
@@ -337,7 +351,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         export(
             generator, args.out, formats=args.formats, contracts=args.contracts,
             precisions=args.precisions, size=args.size, calibration=args.calibration,
-            calibration_count=args.calibration_images, xla=not args.no_xla,
+            calibration_count=args.calibration_images,
+            calibration_percentile=args.calibration_percentile, xla=not args.no_xla,
             check=not args.no_check, overwrite=args.overwrite, model_path=model_path,
         )  # fmt: skip
     except (ExportError, ValueError, FileNotFoundError, ImportError) as e:

@@ -220,7 +220,11 @@ def test_sidecar_states_each_files_contract(exported):
     ab = sidecar["files"]["predict_ab_int8.tflite"]
     assert ab["inputs"] == {"l_norm": {"dtype": "float32", "shape": [1, SIZE, SIZE, 1]}}
     assert ab["outputs"] == {"ab_norm": {"dtype": "float32", "shape": [1, SIZE, SIZE, 2]}}
-    assert ab["calibration"] == {"source": "samples", "images": 16}
+    assert ab["calibration"] == {
+        "source": "samples",
+        "images": 16,
+        "percentile": export.CALIBRATION_PERCENTILE,
+    }
     for name, entry in sidecar["files"].items():
         if entry["format"] == "tflite":
             assert entry["bytes"] == (exported / name).stat().st_size
