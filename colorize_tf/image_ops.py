@@ -15,9 +15,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from colorize_tf import color
-
-MAX_ZOOM = 1.25  # training crops cover 1/1.25 .. 1 of the short side
-MAX_ASPECT = 4.0  # longer sides are center-cropped first, so panoramas cannot blow up memory
+from colorize_tf.input_spec import MAX_ASPECT, MAX_ZOOM
 
 
 def _jpeg_ratio_index(encoded: tf.Tensor, min_short_side: int) -> tf.Tensor:

@@ -33,15 +33,15 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from PIL import Image, ImageOps
 
+from colorize_tf.input_spec import (
+    IMAGE_EXTENSIONS,
+    MAX_ASPECT,
+    MAX_ZOOM,
+    SPLIT_BUCKETS,
+    SPLIT_HASH_KEY,
+    splits_from_fractions,
+)
 from colorize_tf.samples import sample_photo_dir, sample_photo_paths
-
-# Same values as colorize_tf.sources and colorize_tf.image_ops (which import TensorFlow, so
-# they are repeated here; the tests check that the two agree).
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".webp")
-MAX_ZOOM = 1.25
-MAX_ASPECT = 4.0
-SPLIT_HASH_KEY = (0x636F6C6F72697A65, 0x5F74665F73706C69)
-SPLIT_BUCKETS = 1 << 30
 
 _MASK64 = (1 << 64) - 1
 log = logging.getLogger(__name__)
@@ -103,19 +103,7 @@ def split_fractions(names: Sequence[str]) -> np.ndarray:
 
 def assign_splits(names: Sequence[str], val_fraction: float = 0.1) -> list[str]:
     """Relative file names -> "train" / "val" each; identical to ``sources.assign_splits``."""
-    if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    if not names:
-        return []
-    fractions = split_fractions(names)
-    splits = ["val" if f < val_fraction else "train" for f in fractions]
-    # A tiny source whose hash split leaves one side empty lends it one file (as sources.py).
-    if len(names) >= 2 and val_fraction > 0:
-        if "val" not in splits:
-            splits[int(np.argmin(fractions))] = "val"
-        if "train" not in splits:
-            splits[int(np.argmax(fractions))] = "train"
-    return splits
+    return splits_from_fractions(split_fractions(names), val_fraction)
 
 
 def list_image_files(source: str) -> tuple[str, list[str]]:

@@ -49,15 +49,19 @@ import re
 import socket
 from collections.abc import Sequence
 
-import numpy as np
 import tensorflow as tf
 
+from colorize_tf.input_spec import (
+    IMAGE_EXTENSIONS,
+    SPLIT_BUCKETS,
+    SPLIT_HASH_KEY,
+    splits_from_fractions,
+)
 from colorize_tf.samples import sample_photo_dir, sample_photo_paths
 
 log = logging.getLogger(__name__)
 
 AUTOTUNE = tf.data.AUTOTUNE
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".webp")
 TFRECORD_SUFFIXES = (".tfrecord", ".tfrec")
 SPLITS = ("train", "val", "all")
 
@@ -70,9 +74,6 @@ FEATURE_HEIGHT = "image/height"
 FEATURE_WIDTH = "image/width"
 FEATURE_SPLIT = "image/split"
 
-# Fixed SipHash key: changing it would silently move images between train and val.
-_SPLIT_HASH_KEY = (0x636F6C6F72697A65, 0x5F74665F73706C69)
-_SPLIT_BUCKETS = 1 << 30
 # Contacted (TCP connect, seconds) before a TFDS download, so an offline machine fails at once
 # instead of retrying for minutes inside tfds.
 TFDS_PROBE_ADDRESS = ("storage.googleapis.com", 443)
@@ -243,24 +244,14 @@ def scan_source(
 
 def split_fractions(names) -> tf.Tensor:
     """Names (n,) string -> (n,) float32 in [0, 1): a keyed hash; works eagerly and in-graph."""
-    buckets = tf.strings.to_hash_bucket_strong(names, _SPLIT_BUCKETS, key=list(_SPLIT_HASH_KEY))
-    return tf.cast(buckets, tf.float32) / float(_SPLIT_BUCKETS)
+    buckets = tf.strings.to_hash_bucket_strong(names, SPLIT_BUCKETS, key=list(SPLIT_HASH_KEY))
+    return tf.cast(buckets, tf.float32) / float(SPLIT_BUCKETS)
 
 
 def assign_splits(names: Sequence[str], val_fraction: float = 0.1) -> list[str]:
     """Relative file names -> "train" / "val" each (rules in the module docstring)."""
-    if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    if not names:
-        return []
     fractions = split_fractions(tf.constant(list(names), tf.string)).numpy()
-    splits = ["val" if f < val_fraction else "train" for f in fractions]
-    if len(names) >= 2 and val_fraction > 0:
-        if "val" not in splits:
-            splits[int(np.argmin(fractions))] = "val"
-        if "train" not in splits:
-            splits[int(np.argmax(fractions))] = "train"
-    return splits
+    return splits_from_fractions(fractions, val_fraction)
 
 
 def select_split(scan: Scan, split: str, val_fraction: float) -> list[ImageFile]:

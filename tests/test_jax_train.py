@@ -78,7 +78,7 @@ def test_split_is_identical_to_the_tensorflow_pipeline(photos):
         assert jax_data.split_files(str(photos), split) == data.list_images(str(photos), split)
     assert (jax_data.MAX_ZOOM, jax_data.MAX_ASPECT, jax_data.IMAGE_EXTENSIONS) == (
         data.MAX_ZOOM, data.MAX_ASPECT, data.IMAGE_EXTENSIONS)  # fmt: skip
-    assert (jax_data.SPLIT_HASH_KEY, jax_data.SPLIT_BUCKETS) == (sources._SPLIT_HASH_KEY, sources._SPLIT_BUCKETS)
+    assert (jax_data.SPLIT_HASH_KEY, jax_data.SPLIT_BUCKETS) == (sources.SPLIT_HASH_KEY, sources.SPLIT_BUCKETS)
 
 
 def test_siphash_matches_the_reference_vectors():

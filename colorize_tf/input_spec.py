@@ -1,0 +1,39 @@
+"""What both input paths must agree on, free of TensorFlow.
+
+``data.py`` (tf.data) and ``jax_data.py`` (numpy, for machines without TensorFlow) read the
+same files, cut crops of the same geometry and split train / val identically; the rules live
+here once. Each path hashes names with its own SipHash-2-4 (a TF op, a pure-Python twin), and
+``splits_from_fractions`` turns the hashes into splits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".webp")
+MAX_ZOOM = 1.25  # training crops cover 1/1.25 .. 1 of the short side
+MAX_ASPECT = 4.0  # longer sides are center-cropped first, so panoramas cannot blow up memory
+
+# Fixed SipHash key: changing it would silently move images between train and val.
+SPLIT_HASH_KEY = (0x636F6C6F72697A65, 0x5F74665F73706C69)
+SPLIT_BUCKETS = 1 << 30
+
+
+def splits_from_fractions(fractions: Sequence[float] | np.ndarray, val_fraction: float) -> list[str]:
+    """Per-name hash fractions in [0, 1) -> "train" / "val" each.
+
+    A name is ``val`` when its fraction is below ``val_fraction``. A tiny source whose hash
+    split leaves one side empty lends it one file (the smallest / largest fraction).
+    """
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    fractions = np.asarray(fractions)
+    splits = ["val" if f < val_fraction else "train" for f in fractions]
+    if len(splits) >= 2 and val_fraction > 0:
+        if "val" not in splits:
+            splits[int(np.argmin(fractions))] = "val"
+        if "train" not in splits:
+            splits[int(np.argmax(fractions))] = "train"
+    return splits
