@@ -169,16 +169,6 @@ def _figure(path: Path, rows: list[dict], samples) -> None:
     plt.close(fig)
 
 
-def _scan_skips(data_source: str, max_pixels: int) -> list[tuple[str, str]]:
-    """Files of a folder source the pipeline skips, with the reason (others: none known)."""
-    from colorize_tf import data
-
-    spec = data.parse_source(data_source)
-    if spec.kind not in ("samples", "folder"):
-        return []
-    return [(str(p), str(r)) for p, r in data.scan_source(spec, max_pixels=max_pixels).skipped]
-
-
 def evaluate(model: str | None, data_source: str, out: Path, *, split: str = "val", size: int = 256,
              limit: int = 0, batch_size: int = 8, full_res: bool = False, val_fraction: float = 0.1,
              max_pixels: int | None = None, verbose: bool = True) -> dict:
@@ -191,19 +181,22 @@ def evaluate(model: str | None, data_source: str, out: Path, *, split: str = "va
     import keras
 
     from colorize_tf import colorize as colorize_cli
-    from colorize_tf import data
+    from colorize_tf import data, sources
 
     colorize, description = colorize_cli.load_colorizer(model, size=size)
     max_pixels = max_pixels or data.DEFAULT_MAX_PIXELS
     dataset = data.build_eval_rgb_dataset(data_source, split=split, batch_size=batch_size,
                                           crop_size=size, val_fraction=val_fraction,
                                           max_pixels=max_pixels)
-    skipped = _scan_skips(data_source, max_pixels)
-    try:
-        target = len(data.list_images(data_source, split=split, val_fraction=val_fraction))
+    # Files the pipeline skips (with the reason) and the progress bar's target, from one
+    # pre-scan; record sources (TFRecord, TFDS) name neither before reading.
+    skipped, target = [], limit or None
+    spec = sources.parse_source(data_source)
+    if spec.kind in ("samples", "folder"):
+        scan = sources.scan_source(spec, max_pixels=max_pixels)
+        skipped = [(str(path), str(reason)) for path, reason in scan.skipped]
+        target = len(sources.select_split(scan, split, val_fraction))
         target = min(target, limit) if limit else target
-    except (ValueError, TypeError):
-        target = limit or None
     progress = keras.utils.Progbar(target, unit_name="image", verbose=1 if verbose else 0)
     rows, samples, full_skipped = score_batches(colorize, dataset, limit, full_res, progress)
     if not rows:

@@ -26,7 +26,7 @@ import keras
 import tensorflow as tf
 
 from colorize_tf import callbacks as cb
-from colorize_tf import checkpoint, data, distribute, fileio
+from colorize_tf import checkpoint, data, distribute, fileio, sources
 from colorize_tf.config import Config, ConfigError, config_from_yaml, load_config
 from colorize_tf.gan import PHASES, ColorizationGAN
 from colorize_tf.models import build_discriminator, build_generator, float32_copy
@@ -78,11 +78,13 @@ def _datasets(config: Config, strategy: tf.distribute.Strategy):
     val_source, val_split = (d.val_source, "all") if d.val_source else (d.source, "val")
     val = data.build_dataset(val_source, split=val_split, training=False, batch_size=d.val_batch_size,
                              drop_remainder=drop, cache=d.cache, **common)
+    scans: dict[str, sources.Scan] = {}  # one pre-scan per file source, not one per split
     counts = []
     for source, split in ((d.source, "train"), (val_source, val_split)):
         try:
-            counts.append(len(data.list_images(source, split=split, val_fraction=d.val_fraction,
-                                               max_images=d.max_images)))
+            if source not in scans:
+                scans[source] = sources.scan_source(source, max_pixels=d.max_pixels, max_images=d.max_images)
+            counts.append(len(sources.select_split(scans[source], split, d.val_fraction)))
         except (ValueError, TypeError, NotImplementedError):
             counts.append(None)  # TFRecord / TFDS: the config must give steps_per_epoch
     if counts[1]:
