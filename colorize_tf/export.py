@@ -7,28 +7,18 @@
 Writes into ``--out`` (existing files are kept unless ``--overwrite``):
 
 ``saved_model/``
-    ``serving_default``: uint8 ``image`` (H, W, C), C = 1 (gray), 2 (gray + alpha), 3 (RGB) or
-    4 (RGBA), any H, W >= 8 -> uint8 ``rgb`` (H, W, 3), same size: the whole of ``serving.py``
-    in the graph. ``colorize_batch``: the same for (B, H, W, C). ``predict_ab``: float32
-    ``l_norm`` (B, S, S, 1) -> float32 ``ab_norm`` (B, S, S, 2), the bare network. Reloads with
-    plain ``tf.saved_model.load`` (no colorize_tf import).
-``colorize_rgb_{fp32,fp16,int8}.tflite`` (one signature, ``colorize_rgb``)
-    What a phone app wants: uint8 ``image`` (1, S, S, 3) sRGB (a gray photo: R = G = B) ->
-    uint8 ``rgb`` (1, S, S, 3), the Lab conversion inside the graph. To keep full resolution
-    the app may take ab from this output and join it to its own full-size L, as ``serving.py``
-    does; ``serving.TFLitePredictAB`` does exactly that.
-``predict_ab_{fp32,fp16,int8}.tflite`` (one signature, ``predict_ab``)
-    The bare network: float32 ``l_norm`` (1, S, S, 1) = L / 50 - 1 -> float32 ``ab_norm``
-    (1, S, S, 2) = ab / 110, in [-1, 1]. Same contract in all three precisions (the int8
-    file quantizes and dequantizes at its edges).
+    ``serving_default`` (any-size uint8 image -> same-size uint8 RGB), ``colorize_batch`` and
+    ``predict_ab``; the signatures are documented in ``colorize_tf.savedmodel``.
+``colorize_rgb_{fp32,fp16,int8}.tflite``, ``predict_ab_{fp32,fp16,int8}.tflite``
+    Fixed-size files for apps (uint8 RGB in and out) and the bare network (normalized L in,
+    normalized ab out); the contracts and precisions are documented in ``colorize_tf.tflite``.
 ``export.json``
     The sidecar: for every file its contract (signature, tensor names, dtypes, shapes), its
     size and SHA-256, and the PSNR of its RGB output against the Keras generator on the sample
     photos, measured at export time.
 
-Precisions, the TFLite contracts and the conversion route: ``colorize_tf.tflite``; the graphs
-and the SavedModel: ``colorize_tf.savedmodel``. This module runs them in order, checks every
-file against the Keras generator before writing it, and writes the sidecar.
+This module runs those two in order, checks every file against the Keras generator before
+writing it, and writes the sidecar.
 """
 
 from __future__ import annotations
