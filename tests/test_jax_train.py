@@ -20,6 +20,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from helpers import smooth_photo
 from PIL import Image
 
 from colorize_tf import jax_data, jax_train
@@ -44,11 +45,8 @@ def photos(tmp_path_factory) -> Path:
     """Twelve smooth, colorful photos in nested folders: PNG and JPEG, one EXIF-rotated."""
     root = tmp_path_factory.mktemp("photos")
     rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:96, 0:128] / 95.0
     for i in range(12):
-        f = rng.uniform(0.5, 2.0, 3)
-        img = np.stack([np.sin(f[0] * xx * 3 + i), np.cos(f[1] * yy * 3), np.sin(f[2] * (xx + yy))], -1)
-        image = Image.fromarray(((img + 1) * 127.5).astype(np.uint8))
+        image = Image.fromarray(smooth_photo(rng, i, 96, 128))
         folder = root / ("a" if i % 2 else "b/c")
         folder.mkdir(parents=True, exist_ok=True)
         if i % 3:

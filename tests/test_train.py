@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import smooth_photo
 from PIL import Image
 
 TINY = [
@@ -26,11 +27,8 @@ def photos(tmp_path_factory) -> Path:
     """Eight smooth, colorful 96x96 images (a learnable signal, not noise)."""
     root = tmp_path_factory.mktemp("photos")
     rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:96, 0:96] / 95.0
     for i in range(8):
-        f = rng.uniform(0.5, 2.0, 3)
-        img = np.stack([np.sin(f[0] * xx * 3 + i), np.cos(f[1] * yy * 3), np.sin(f[2] * (xx + yy))], -1)
-        Image.fromarray(((img + 1) * 127.5).astype(np.uint8)).save(root / f"photo {i}.png")
+        Image.fromarray(smooth_photo(rng, i, 96, 96)).save(root / f"photo {i}.png")
     return root
 
 
