@@ -50,9 +50,12 @@ from keras import ops  # noqa: E402
 
 from colorize_tf import color, jax_data, losses, metrics  # noqa: E402
 from colorize_tf.config import Config, ConfigError, load_config  # noqa: E402
-from colorize_tf.models import build_discriminator, build_generator, count_params  # noqa: E402
-from colorize_tf.models.generator import DEFAULT_DECODER_FILTERS  # noqa: E402
-from colorize_tf.models.resnet import RESNET18_STEM_FILTERS  # noqa: E402
+from colorize_tf.models import (  # noqa: E402
+    build_generator,
+    build_models,
+    count_params,
+    generator_spec,
+)
 
 WEIGHTS_FILE = "generator.weights.h5"
 SPEC_FILE = "generator.json"
@@ -71,29 +74,6 @@ class NonFiniteLossError(RuntimeError):
 
 
 # --- models and weights files ------------------------------------------------------------
-
-
-def generator_spec(config: Config) -> dict[str, Any]:
-    """``build_generator`` keyword arguments for ``config.model.width``.
-
-    The same width mapping as ``train.build_models`` (repeated because train.py imports
-    TensorFlow; the tests check that both give the same networks).
-    """
-    width = config.model.width
-    return {
-        "encoder_filters": max(1, round(RESNET18_STEM_FILTERS * width)),
-        "decoder_filters": [max(1, round(f * width)) for f in DEFAULT_DECODER_FILTERS],
-    }
-
-
-def build_models(config: Config) -> tuple[keras.Model, keras.Model]:
-    """The generator (with ``config.model.encoder_weights`` loaded) and the discriminator."""
-    generator = build_generator(**generator_spec(config), encoder_weights=config.model.encoder_weights)
-    discriminator = build_discriminator(
-        base_filters=max(1, round(config.model.disc_filters * config.model.width)),
-        num_downsamples=config.model.disc_downsamples,
-    )
-    return generator, discriminator
 
 
 def save_float16_parts(weights_path: str | Path, out_dir: str | Path, part_bytes: int = PART_BYTES) -> list[Path]:

@@ -29,9 +29,7 @@ from colorize_tf import callbacks as cb
 from colorize_tf import checkpoint, data, distribute, fileio, sources
 from colorize_tf.config import Config, ConfigError, config_from_yaml, load_config
 from colorize_tf.gan import PHASES, ColorizationGAN
-from colorize_tf.models import build_discriminator, build_generator, float32_copy
-from colorize_tf.models.generator import DEFAULT_DECODER_FILTERS
-from colorize_tf.models.resnet import RESNET18_STEM_FILTERS
+from colorize_tf.models import build_models, float32_copy
 
 GENERATOR_FILE = "generator.keras"
 
@@ -40,24 +38,7 @@ class ResumeError(RuntimeError):
     """The workdir holds a run whose model cannot continue under the new config."""
 
 
-# --- building ---------------------------------------------------------------------------------
-
-
-def build_models(config: Config, image_size: int | None = None):
-    """The generator and discriminator the config describes (call inside ``strategy.scope()``)."""
-    width = config.model.width
-    generator = build_generator(
-        image_size=image_size,
-        encoder_filters=max(1, round(RESNET18_STEM_FILTERS * width)),
-        decoder_filters=[max(1, round(f * width)) for f in DEFAULT_DECODER_FILTERS],
-        encoder_weights=config.model.encoder_weights,
-    )
-    discriminator = build_discriminator(
-        image_size=image_size,
-        base_filters=max(1, round(config.model.disc_filters * width)),
-        num_downsamples=config.model.disc_downsamples,
-    )
-    return generator, discriminator
+# --- data ---------------------------------------------------------------------------------------
 
 
 def _datasets(config: Config, strategy: tf.distribute.Strategy):

@@ -6,7 +6,7 @@ run under any Keras backend, and both are registered for ``.keras`` loading.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import keras
 import numpy as np
@@ -24,7 +24,34 @@ from colorize_tf.models.pretrained import (
     load_encoder_weights,
     transfer_encoder_weights,
 )
-from colorize_tf.models.resnet import ResNet18Encoder
+from colorize_tf.models.resnet import RESNET18_STEM_FILTERS, ResNet18Encoder
+
+if TYPE_CHECKING:
+    from colorize_tf.config import Config
+
+
+def generator_spec(config: Config) -> dict[str, Any]:
+    """``build_generator`` keyword arguments for ``config.model.width`` (the encoder weights
+    aside): every width scaled, at least 1. Saved beside weights files to rebuild the network."""
+    width = config.model.width
+    return {
+        "encoder_filters": max(1, round(RESNET18_STEM_FILTERS * width)),
+        "decoder_filters": [max(1, round(f * width)) for f in DEFAULT_DECODER_FILTERS],
+    }
+
+
+def build_models(config: Config, image_size: int | None = None) -> tuple[keras.Model, keras.Model]:
+    """The generator (with ``config.model.encoder_weights`` loaded) and the discriminator the
+    config describes; under ``tf.distribute``, call inside ``strategy.scope()``."""
+    generator = build_generator(
+        image_size=image_size, encoder_weights=config.model.encoder_weights, **generator_spec(config)
+    )
+    discriminator = build_discriminator(
+        image_size=image_size,
+        base_filters=max(1, round(config.model.disc_filters * config.model.width)),
+        num_downsamples=config.model.disc_downsamples,
+    )
+    return generator, discriminator
 
 
 class ParamCount(NamedTuple):
@@ -96,8 +123,10 @@ __all__ = [
     "adapt_stem_kernel",
     "build_discriminator",
     "build_generator",
+    "build_models",
     "count_params",
     "float32_copy",
+    "generator_spec",
     "load_encoder_weights",
     "patch_output_size",
     "patch_receptive_field",
