@@ -20,8 +20,9 @@ flips and resamples those (in Lab: measured dE76 0.03 mean from resampling in RG
 training crops RGB and converts whole batches (XLA-compiled); evaluation caches its final
 batches.
 
-Commands: ``python -m colorize_tf.data prepare SRC OUT --shards N`` and
-``python -m colorize_tf.data preview SRC --out grid.png`` (see ``main``). Under the TensorFlow
+Commands: ``python -m colorize_tf.data prepare SRC OUT --shards N``,
+``python -m colorize_tf.data preview SRC --out grid.png`` and
+``python -m colorize_tf.data download coco [DIR] [--set SET]`` (see ``main``). Under the TensorFlow
 Keras backend only: ``color`` runs on ``keras.ops`` inside ``tf.data`` graphs.
 """
 
@@ -38,7 +39,7 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from colorize_tf import color
+from colorize_tf import coco, color
 from colorize_tf.image_ops import (
     MAX_ASPECT,
     MAX_ZOOM,
@@ -445,11 +446,13 @@ def preview(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Console entry point ``colorize-tf-data``: ``prepare`` and ``preview`` (see --help)."""
+    """Console entry point ``colorize-tf-data``: ``prepare``, ``preview``, ``download``."""
     parser = argparse.ArgumentParser(prog="colorize-tf-data", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("source", help="samples | DIR | tfrecord:PATTERN | tfds:NAME[:SPLIT]")
+    common.add_argument(
+        "source", help="samples | DIR | coco[:SET][:DIR] | tfrecord:PATTERN | tfds:NAME[:SPLIT]"
+    )
     common.add_argument("--split", choices=SPLITS, default="all")
     common.add_argument("--val-fraction", type=float, default=0.1)
     common.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS)
@@ -470,10 +473,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     view.add_argument("--train", action="store_true", help="show random training crops")
     view.add_argument("--seed", type=int, default=0)
 
+    fetch = commands.add_parser(
+        "download", help="download and extract a COCO image set once (resumable, checked)"
+    )
+    fetch.add_argument("dataset", choices=["coco"])
+    fetch.add_argument(
+        "dir", nargs="?", default=None,
+        help=f"where SET/ goes (default: ${coco.ENV_DIR} or ~/.cache/colorize_tf/coco)",
+    )  # fmt: skip
+    fetch.add_argument(
+        "--set", dest="coco_set", choices=list(coco.COCO_SETS), default=coco.DEFAULT_SET,
+        help="test2017: 6.6 GB, 40,670 images (default); val2017: 0.8 GB, 5,000 images; "
+        "sample: the reference tutorial's 3.2 GB pool",
+    )  # fmt: skip
+    fetch.add_argument("--keep-archive", action="store_true", help="keep the zip / tgz")
+    fetch.add_argument(
+        "--timeout", type=float, default=coco.DEFAULT_TIMEOUT_S,
+        help="seconds per connection attempt or stalled read",
+    )  # fmt: skip
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        if args.command == "prepare":
+        if args.command == "download":
+            folder = coco.ensure_coco(
+                args.coco_set, args.dir, timeout_s=args.timeout, keep_archive=args.keep_archive
+            )
+            count = sum(f.lower().endswith(IMAGE_EXTENSIONS) for f in os.listdir(folder))
+            source = coco.source_string(args.coco_set, args.dir)
+            print(f"{folder}: {count:,} images; train on them with --set data.source={source}")
+        elif args.command == "prepare":
             prepare_tfrecords(
                 args.source, args.out, num_shards=args.shards, split=args.split,
                 short_side=args.short_side, quality=args.quality,

@@ -13,13 +13,20 @@ a directory path
     for GCS, ``prepare`` shards.
 ``tfrecord:PATTERN``, or any path / glob ending in ``.tfrecord`` / ``.tfrec`` (``gs://`` too)
     Shards written by ``prepare`` (or anyone using the feature keys below).
+``coco[:SET][:DIR]``, e.g. ``coco`` or ``coco:sample:/content/coco``
+    COCO photos without TFDS (``colorize_tf.coco``): on first use one image archive is
+    downloaded into ``DIR/SET`` (default set ``test2017``, a 6.6 GB zip of 40,670 images; default
+    ``DIR`` ``$COLORIZE_TF_COCO_DIR`` or ``~/.cache/colorize_tf/coco``), checked and extracted;
+    from then on it is that folder. The keyword wins over a folder named ``coco`` (write
+    ``./coco``).
 ``tfds:NAME[:SPLIT]``, e.g. ``tfds:coco/2017`` or ``tfds:coco/2017:train``
     A TensorFlow Datasets data set (``NAME`` may carry a ``:X.Y.Z`` version). Without ``SPLIT``,
     ``split="train"`` reads TFDS ``train``, ``"val"`` reads ``validation`` (else ``test``) and
     ``"all"`` reads both. With ``SPLIT`` (any TFDS split string) that split is one pool, cut into
     train / val by name hash like a folder. A data set not yet prepared under the TFDS data dir is
     downloaded only if ``TFDS_PROBE_ADDRESS`` answers within seconds; otherwise it fails at once,
-    saying where it looked (tfds itself would retry for minutes).
+    saying where it looked (tfds itself would retry for minutes). ``tfds:coco/2017`` prepares
+    every split first: 27.05 GB of archives, then records about as large again.
 
 TFRecord features (one ``tf.train.Example`` per image)
 ------------------------------------------------------
@@ -51,6 +58,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from colorize_tf import coco
 from colorize_tf.input_spec import (
     IMAGE_EXTENSIONS,
     SPLIT_BUCKETS,
@@ -120,6 +128,8 @@ def parse_source(source: str) -> Source:
     text = source.strip()
     if text == "samples":
         return Source("samples", sample_photo_dir())
+    if text == "coco" or text.startswith("coco:"):  # downloads on first use, then a folder
+        return Source("folder", coco.ensure_coco(*coco.parse_coco_source(text)))
     if text.startswith("tfds:"):
         match = _TFDS_NAME_SPLIT.match(text[len("tfds:") :])
         if not match:
@@ -133,7 +143,8 @@ def parse_source(source: str) -> Source:
         return Source("folder", os.path.abspath(text))
     raise ValueError(
         f"unknown data source {source!r}: not an existing directory, and not 'samples', "
-        "'tfrecord:PATTERN' (or a path/glob ending in .tfrecord/.tfrec), or 'tfds:NAME[:SPLIT]'"
+        "'coco[:SET][:DIR]', 'tfrecord:PATTERN' (or a path/glob ending in .tfrecord/.tfrec), "
+        "or 'tfds:NAME[:SPLIT]'"
     )
 
 
