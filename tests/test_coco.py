@@ -1,4 +1,4 @@
-"""The COCO download step, offline: archives of a few JPEGs made here, served by a local HTTP
+"""The COCO download step (``download`` and ``coco``), offline: archives of a few JPEGs made here, served by a local HTTP
 server that honours Range requests (or not), on 127.0.0.1 only.
 
 The published archives themselves (6.6 GB) are never fetched: their sizes and SHA-256 are
@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorize_tf import coco, data, sources
+from colorize_tf import coco, data, download, sources
 
 NAMES = [f"{i:012d}.jpg" for i in (9, 25, 30, 34, 36)]
 
@@ -57,11 +57,11 @@ def make_tgz(path: Path, prefix: str, size: int = 48) -> bytes:
     return path.read_bytes()
 
 
-def archive_for(url: str, payload: bytes, **kwargs) -> coco.Archive:
+def archive_for(url: str, payload: bytes, **kwargs) -> download.Archive:
     """The archive entry for ``payload`` served at ``url`` (``kwargs`` override fields)."""
     fields = {"size": len(payload), "sha256": hashlib.sha256(payload).hexdigest(),
               "images": len(NAMES), "prefix": "imgs/"}  # fmt: skip
-    return coco.Archive("imgs", (url,), **{**fields, **kwargs})
+    return download.Archive("imgs", (url,), **{**fields, **kwargs})
 
 
 class Server:
@@ -130,16 +130,16 @@ def test_downloads_checks_and_extracts_once(server, tmp_path):
     archive = archive_for(server.url + "imgs.zip", payload)
     dest = tmp_path / "dest"
 
-    folder = coco.ensure_archive(archive, str(dest), progress=False)
+    folder = download.ensure_archive(archive, str(dest), progress=False)
     assert folder == str(dest / "imgs")
-    assert listing(folder) == sorted([coco.MARKER, *NAMES])  # images only, prefix stripped
+    assert listing(folder) == sorted([download.MARKER, *NAMES])  # images only, prefix stripped
     assert (Path(folder) / NAMES[2]).read_bytes() == jpeg_bytes(2)
-    assert json.loads((Path(folder) / coco.MARKER).read_text())["images"] == len(NAMES)
+    assert json.loads((Path(folder) / download.MARKER).read_text())["images"] == len(NAMES)
     assert server.ranges == [None] and server.sent == len(payload)
     assert sorted(os.listdir(dest)) == [".imgs.lock", "imgs"]  # archive gone, nothing half-done
 
     stamp = os.stat(Path(folder) / NAMES[0]).st_mtime_ns
-    assert coco.ensure_archive(archive, str(dest), progress=False) == folder
+    assert download.ensure_archive(archive, str(dest), progress=False) == folder
     assert len(server.ranges) == 1  # the second call asked the server nothing
     assert os.stat(Path(folder) / NAMES[0]).st_mtime_ns == stamp  # and extracted nothing
 
@@ -151,14 +151,14 @@ def test_resumes_a_half_written_part_with_a_range_request(server, tmp_path):
     half = len(payload) // 2
     (dest / "imgs.zip.part").write_bytes(payload[:half])
 
-    folder = coco.ensure_archive(
+    folder = download.ensure_archive(
         archive_for(server.url + "imgs.zip", payload), str(dest), progress=False, keep_archive=True
     )
     assert server.ranges == [f"bytes={half}-"]
     assert server.sent == len(payload) - half  # only the missing half crossed the wire
     assert (dest / "imgs.zip").read_bytes() == payload  # kept, whole
     assert not (dest / "imgs.zip.part").exists()
-    assert listing(folder) == sorted([coco.MARKER, *NAMES])
+    assert listing(folder) == sorted([download.MARKER, *NAMES])
 
 
 def test_a_server_that_ignores_range_sends_the_whole_file_again(server, tmp_path):
@@ -168,10 +168,10 @@ def test_a_server_that_ignores_range_sends_the_whole_file_again(server, tmp_path
     (dest / "imgs.zip.part").write_bytes(payload[:100])
     server.honour_range = False
 
-    folder = coco.ensure_archive(archive_for(server.url + "imgs.zip", payload), str(dest),
+    folder = download.ensure_archive(archive_for(server.url + "imgs.zip", payload), str(dest),
                                  progress=False)  # fmt: skip
     assert server.ranges == ["bytes=100-"] and server.sent == len(payload)
-    assert listing(folder) == sorted([coco.MARKER, *NAMES])
+    assert listing(folder) == sorted([download.MARKER, *NAMES])
 
 
 def test_a_wrong_checksum_names_url_and_file_and_leaves_no_folder(server, tmp_path):
@@ -180,8 +180,8 @@ def test_a_wrong_checksum_names_url_and_file_and_leaves_no_folder(server, tmp_pa
     dest = tmp_path / "dest"
     wrong = archive_for(url, payload, sha256="0" * 64)
 
-    with pytest.raises(coco.DownloadError) as err:
-        coco.ensure_archive(wrong, str(dest), progress=False)
+    with pytest.raises(download.DownloadError) as err:
+        download.ensure_archive(wrong, str(dest), progress=False)
     message = str(err.value)
     assert url in message and str(dest / "imgs.zip.part") in message
     assert hashlib.sha256(payload).hexdigest() in message and "0" * 64 in message
@@ -192,17 +192,17 @@ def test_a_wrong_size_from_the_server_fails_before_the_body(server, tmp_path):
     payload = make_zip(server.root / "imgs.zip")
     url = server.url + "imgs.zip"
     bigger = archive_for(url, payload, size=len(payload) + 10)
-    with pytest.raises(coco.DownloadError, match=rf"{re.escape(url)} sends {len(payload):,} bytes"):
-        coco.ensure_archive(bigger, str(tmp_path / "dest"), progress=False)
+    with pytest.raises(download.DownloadError, match=rf"{re.escape(url)} sends {len(payload):,} bytes"):
+        download.ensure_archive(bigger, str(tmp_path / "dest"), progress=False)
     assert not (tmp_path / "dest" / "imgs").exists()
 
 
 def test_offline_fails_within_seconds_naming_the_url(tmp_path):
     url = "http://127.0.0.1:9/zips/test2017.zip"  # the discard port: nothing listens
-    archive = coco.Archive("imgs", (url,), 1000, sha256="0" * 64)
+    archive = download.Archive("imgs", (url,), 1000, sha256="0" * 64)
     start = time.monotonic()
-    with pytest.raises(coco.DownloadError, match=re.escape(f"cannot reach {url}")):
-        coco.ensure_archive(archive, str(tmp_path / "dest"), timeout_s=2.0, progress=False)
+    with pytest.raises(download.DownloadError, match=re.escape(f"cannot reach {url}")):
+        download.ensure_archive(archive, str(tmp_path / "dest"), timeout_s=2.0, progress=False)
     assert time.monotonic() - start < 5.0
     assert not (tmp_path / "dest" / "imgs").exists()
 
@@ -210,10 +210,10 @@ def test_offline_fails_within_seconds_naming_the_url(tmp_path):
 def test_the_next_mirror_is_tried_when_the_first_fails(server, tmp_path):
     payload = make_zip(server.root / "imgs.zip")
     dead = "http://127.0.0.1:9/imgs.zip"
-    archive = coco.Archive("imgs", (dead, server.url + "imgs.zip"), len(payload),
+    archive = download.Archive("imgs", (dead, server.url + "imgs.zip"), len(payload),
                            sha256=hashlib.sha256(payload).hexdigest(), prefix="imgs/")  # fmt: skip
-    folder = coco.ensure_archive(archive, str(tmp_path / "dest"), timeout_s=2.0, progress=False)
-    assert json.loads((Path(folder) / coco.MARKER).read_text())["url"] == server.url + "imgs.zip"
+    folder = download.ensure_archive(archive, str(tmp_path / "dest"), timeout_s=2.0, progress=False)
+    assert json.loads((Path(folder) / download.MARKER).read_text())["url"] == server.url + "imgs.zip"
 
 
 def test_a_damaged_member_fails_extraction_and_leaves_nothing(server, tmp_path):
@@ -226,25 +226,25 @@ def test_a_damaged_member_fails_extraction_and_leaves_nothing(server, tmp_path):
         assert len(payload) > 1.5 * 2**20
         payload[1_400_000] ^= 0xFF  # past the first MiB, inside an image
         source.write_bytes(payload)
-        archive = coco.Archive(
+        archive = download.Archive(
             "imgs", (server.url + source.name,), len(payload),
             md5_first_mib=hashlib.md5(payload[: 2**20]).hexdigest(), prefix="imgs/",
         )  # fmt: skip
         dest = tmp_path / f"dest-{kind}"
-        with pytest.raises(coco.ArchiveDamaged, match=r"is damaged: .*(CRC|crc|invalid)"):
-            coco.ensure_archive(archive, str(dest), progress=False)
+        with pytest.raises(download.ArchiveDamaged, match=r"is damaged: .*(CRC|crc|invalid)"):
+            download.ensure_archive(archive, str(dest), progress=False)
         assert sorted(os.listdir(dest)) == [".imgs.lock"], kind  # no folder, no hidden tmp
 
 
 def test_the_sample_layout_keeps_only_its_images(server, tmp_path):
     payload = make_tgz(server.root / "coco_sample.tgz", "coco_sample/train_sample/")
-    archive = coco.Archive(
+    archive = download.Archive(
         "sample", (server.url + "coco_sample.tgz",), len(payload),
         md5_first_mib=hashlib.md5(payload[: 2**20]).hexdigest(),
         prefix="coco_sample/train_sample/",
     )  # fmt: skip
-    folder = coco.ensure_archive(archive, str(tmp_path / "dest"), progress=False)
-    assert listing(folder) == sorted([coco.MARKER, *NAMES])  # annotations left in the archive
+    folder = download.ensure_archive(archive, str(tmp_path / "dest"), progress=False)
+    assert listing(folder) == sorted([download.MARKER, *NAMES])  # annotations left in the archive
 
 
 def test_files_in_the_way_are_named_and_left_alone(server, tmp_path):
@@ -253,20 +253,20 @@ def test_files_in_the_way_are_named_and_left_alone(server, tmp_path):
     dest = tmp_path / "dest"
     (dest / "imgs").mkdir(parents=True)
     (dest / "imgs" / "mine.jpg").write_bytes(b"the user's")
-    with pytest.raises(coco.DownloadError, match=rf"{re.escape(str(dest / 'imgs'))} exists"):
-        coco.ensure_archive(archive, str(dest), progress=False)
+    with pytest.raises(download.DownloadError, match=rf"{re.escape(str(dest / 'imgs'))} exists"):
+        download.ensure_archive(archive, str(dest), progress=False)
     assert (dest / "imgs" / "mine.jpg").read_bytes() == b"the user's" and not server.ranges
 
     other = tmp_path / "other"
     other.mkdir()
     (other / "imgs.zip").write_bytes(b"not the archive")
-    with pytest.raises(coco.DownloadError, match=r"imgs.zip fails its check.*left alone"):
-        coco.ensure_archive(archive, str(other), progress=False)
+    with pytest.raises(download.DownloadError, match=r"imgs.zip fails its check.*left alone"):
+        download.ensure_archive(archive, str(other), progress=False)
     assert (other / "imgs.zip").read_bytes() == b"not the archive"
 
     (other / "imgs.zip").write_bytes(payload)  # the right archive, put there by the user: used
-    folder = coco.ensure_archive(archive, str(other), progress=False)
-    assert listing(folder) == sorted([coco.MARKER, *NAMES])
+    folder = download.ensure_archive(archive, str(other), progress=False)
+    assert listing(folder) == sorted([download.MARKER, *NAMES])
     assert (other / "imgs.zip").read_bytes() == payload and not server.ranges  # and kept
 
 
@@ -310,7 +310,7 @@ def test_download_command_reports_the_folder_and_the_source(server, tmp_path, mo
     assert f"{dest / 'imgs'}: {len(NAMES)} images" in out
     assert f"data.source=coco:val2017:{dest}" in out
 
-    dead = coco.Archive("imgs", ("http://127.0.0.1:9/val2017.zip",), 10, sha256="0" * 64)
+    dead = download.Archive("imgs", ("http://127.0.0.1:9/val2017.zip",), 10, sha256="0" * 64)
     monkeypatch.setitem(coco.COCO_SETS, "val2017", dead)
     argv = ["download", "coco", str(tmp_path / "x"), "--set", "val2017", "--timeout", "2"]
     assert data.main(argv) == 2
