@@ -14,6 +14,10 @@ subfolders; ``--compare`` adds ``NAME_compare.*``, input and result side by side
 never overwritten, nothing is written outside ``--out``, and an existing output is kept unless
 ``--overwrite``. Unreadable, too small or too large files are skipped with a reason; the exit
 code is 1 if any input failed, 2 if nothing could be run at all.
+
+Videos among the inputs (``video.VIDEO_EXTENSIONS``) become ``NAME.mp4``: same size, frame
+rate, frame count and audio, ab smoothed along the motion unless ``--no-temporal`` (see
+``video.py``; needs ``pip install 'colorize-tf[video]'``).
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from colorize_tf import serving
+from colorize_tf import serving, temporal, video
+from colorize_tf.video import VIDEO_EXTENSIONS, is_video_name
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 JPEG_EXTENSIONS = (".jpg", ".jpeg", ".jpe")
@@ -59,7 +64,8 @@ class Job:
 
 
 def _is_image_name(path: str) -> bool:
-    return path.lower().endswith(IMAGE_EXTENSIONS)
+    """A photo or a video (``video.py``) by its extension."""
+    return path.lower().endswith(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)
 
 
 def find_inputs(specs: Sequence[str], out_dir: Path) -> tuple[list[Job], list[tuple[str, str]]]:
@@ -385,7 +391,40 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--threads", type=int, default=None, help="TFLite interpreter threads (default: cores)"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    films = parser.add_argument_group("videos (written as NAME.mp4; see colorize_tf/video.py)")
+    films.add_argument(
+        "--no-temporal", action="store_true", help="colorize every frame on its own (flickers)"
+    )
+    films.add_argument(
+        "--temporal-strength", type=float, default=temporal.DEFAULT_STRENGTH,
+        help="weight in [0, 1) of the motion-compensated history where tracking is reliable "
+        f"(default: {temporal.DEFAULT_STRENGTH})",
+    )
+    films.add_argument(
+        "--cut-threshold", type=float, default=temporal.DEFAULT_CUT_THRESHOLD,
+        help="L-histogram distance in (0, 1] that starts a new shot "
+        f"(default: {temporal.DEFAULT_CUT_THRESHOLD})",
+    )
     return parser.parse_args(argv)
+
+
+def _colorize_videos(videos: list[Job], photos: list[Job], colorize: Colorize, out_dir: Path,
+                     args: argparse.Namespace, summary: Summary) -> None:
+    """The video jobs through ``video.colorize_videos``; a missing extra fails each one."""
+    try:
+        predictor = video.load_predictor(args.model, colorize, args.size, args.threads)
+        temporal.TemporalSmoother(args.temporal_strength, args.cut_threshold)  # checks both
+        video.load_av()
+    except (ImportError, ValueError) as e:
+        summary.failed.extend((str(job.source), str(e)) for job in videos)
+        return
+    video.colorize_videos(
+        videos, predictor, out_dir, summary, overwrite=args.overwrite,
+        temporal_strength=None if args.no_temporal else args.temporal_strength,
+        cut_threshold=args.cut_threshold, max_pixels=args.max_pixels,
+        inputs={os.path.realpath(job.source) for job in videos + photos},
+        verbose=not args.quiet,
+    )  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -401,14 +440,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, ValueError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    videos = [job for job in jobs if is_video_name(job.source)]
+    jobs = [job for job in jobs if not is_video_name(job.source)]
     if not args.quiet:
-        print(f"{description}: {len(jobs)} image(s) -> {out_dir}")
+        print(f"{description}: {len(jobs)} image(s), {len(videos)} video(s) -> {out_dir}")
     start = time.perf_counter()
     summary = colorize_files(
         jobs, colorize, out_dir, output_format=args.format, quality=args.quality,
         compare=args.compare, overwrite=args.overwrite, max_pixels=args.max_pixels,
         verbose=not args.quiet,
     )  # fmt: skip
+    if videos:
+        _colorize_videos(videos, jobs, colorize, out_dir, args, summary)
     failed = summary.failed + problems
     print(
         f"{summary.written} written, {summary.kept} kept, {len(failed)} failed "
