@@ -214,7 +214,9 @@ def _fit(gan, strategy, train_ds, val_ds, initial_epoch, epochs, steps, callback
     if not distribute.is_multi_worker(strategy):
         gan.fit(train_ds, validation_data=val_ds, initial_epoch=initial_epoch, epochs=epochs,
                 steps_per_epoch=steps, callbacks=callbacks, shuffle=False,
-                verbose=2 if os.environ.get("CI") else "auto")
+                # One line per epoch where a progress bar would flood (CI, Colab, pipes, logs).
+                verbose=2 if (os.environ.get("CI") or os.environ.get("COLAB_RELEASE_TAG")
+                              or not sys.stdout.isatty()) else "auto")
         return
     callback_list = keras.callbacks.CallbackList(callbacks, model=gan)
     iterator = iter(train_ds)
