@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import time
 
 import keras
 import numpy as np
@@ -60,35 +61,57 @@ class StopOnNonFinite(keras.callbacks.Callback):
 
 
 class PeriodicCheckpoint(keras.callbacks.Callback):
-    """Save the whole training state every ``every`` steps and at the end of each epoch.
+    """Save the phase's training state every ``every`` steps and at the end of each epoch.
 
     ``groups`` maps names to models/optimizers (see ``checkpoint.save``); ``progress`` adds the
     phase and epoch bookkeeping that ``train.py`` needs to resume in the right place.
+    ``resumed_epoch`` = (epoch, steps already done in it) when a fit finishes an interrupted
+    epoch, so that epoch's saves record where it really stands. With ``mirror_dir``, each save is
+    also copied there (``checkpoint.mirror``: newest only), at most once per ``mirror_minutes``,
+    and the newest one always at the end of each fit.
     """
 
     def __init__(self, directory: str | os.PathLike, groups: dict, counter: StepCounter, phase: str,
-                 steps_per_epoch: int, every: int, enabled: bool = True):
+                 steps_per_epoch: int, every: int, enabled: bool = True,
+                 resumed_epoch: tuple[int, int] = (0, 0), mirror_dir: str | os.PathLike = "",
+                 mirror_minutes: float = 0.0):
         super().__init__()
         self.directory, self.groups, self.counter = os.fspath(directory), groups, counter
         self.phase, self.steps_per_epoch, self.every, self.enabled = phase, steps_per_epoch, every, enabled
+        self.resumed_epoch = resumed_epoch
+        self.mirror_dir, self.mirror_s = os.fspath(mirror_dir), 60.0 * mirror_minutes
         self._last_saved = counter.step
+        self._unmirrored: str | None = None
+        self._mirrored_at = -math.inf
 
     def _save(self, epochs_done: int, step_in_epoch: int):
         if not self.enabled or self.counter.step == self._last_saved:
             return
         progress = {"phase": self.phase, "epochs_done": epochs_done, "step_in_epoch": step_in_epoch}
-        checkpoint.save(self.directory, self.counter.step, self.groups, progress)
+        self._unmirrored = checkpoint.save(self.directory, self.counter.step, self.groups, progress)
         self._last_saved = self.counter.step
+        if self.mirror_dir and time.monotonic() - self._mirrored_at >= self.mirror_s:
+            self._mirror()
+
+    def _mirror(self):
+        checkpoint.mirror(self._unmirrored, self.mirror_dir)
+        self._unmirrored, self._mirrored_at = None, time.monotonic()
 
     def on_train_batch_end(self, batch, logs=None):
         if self.counter.step - self._last_saved >= self.every:
             done_in_epoch = self.counter._seen_in_epoch
+            if self.counter.epoch == self.resumed_epoch[0]:
+                done_in_epoch += self.resumed_epoch[1]
             if done_in_epoch >= self.steps_per_epoch:  # the epoch-end save takes it
                 return
             self._save(self.counter.epoch, done_in_epoch)
 
     def on_epoch_end(self, epoch, logs=None):
         self._save(epoch + 1, 0)
+
+    def on_train_end(self, logs=None):
+        if self.mirror_dir and self._unmirrored:
+            self._mirror()
 
 
 class CSVHistory(keras.callbacks.CSVLogger):
