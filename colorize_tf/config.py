@@ -38,6 +38,7 @@ class DataConfig:
     val_fraction: float = 0.1  # share of a folder held out, by a hash of each relative path
     crop_size: int = 256
     batch_size: int = 16  # global batch, split across replicas
+    batch_per_replica: int = 0  # >0: the global batch is this times the replicas (TPU configs)
     val_batch_size: int = 8
     max_images: int = 0  # 0: all; the paper used 10,000 COCO images
     max_pixels: int = 60_000_000  # larger images are refused with a message
@@ -87,8 +88,10 @@ class RuntimeConfig:
     strategy: str = "auto"  # auto | cpu | mirrored | multi_worker | tpu
     tpu: str = ""  # TPU name or grpc:// address; empty: from the environment
     mixed_precision: str = "none"  # none | bf16 | fp16
-    jit_compile: bool = False
-    steps_per_execution: int = 1
+    jit_compile: bool = False  # XLA for the train step (ignored under TPUStrategy: TPUs compile)
+    steps_per_execution: int = 1  # at most this many; the largest divisor of steps_per_epoch
+    local_checkpoints: str = ""  # a local folder: checkpoints go there, the newest is mirrored
+    mirror_minutes: float = 0.0  # refresh the workdir's mirror at most this often (0: each save)
 
 
 @dataclass
@@ -242,6 +245,8 @@ def validate(config: Config) -> Config:
         problems.append("train.checkpoint_every must be >= 1")
     if config.runtime.steps_per_execution < 1:
         problems.append("runtime.steps_per_execution must be >= 1")
+    if config.data.batch_per_replica < 0 or config.runtime.mirror_minutes < 0:
+        problems.append("data.batch_per_replica and runtime.mirror_minutes must be >= 0")
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
     return config

@@ -105,15 +105,16 @@ def _lab_planes(image: tf.Tensor) -> tf.Tensor:
     return tf.cast(tf.concat([l_norm, ab_norm], axis=-1), tf.float16)
 
 
-@tf.function(jit_compile=True)
-def _train_batch_to_l_ab(rgb255: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """(B, S, S, 3) RGB in [0, 255] -> (L_norm (B, S, S, 1), ab_norm (B, S, S, 2)).
-
-    XLA fuses the scaling and color.py's ~30 elementwise ops into one pass over the batch:
-    measured 2.5x faster than op by op on CPU. One compile per batch shape (the last batch of
-    an epoch may be smaller).
-    """
+def _batch_to_l_ab(rgb255: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """(B, S, S, 3) RGB in [0, 255] -> (L_norm (B, S, S, 1), ab_norm (B, S, S, 2))."""
     return to_l_ab(rgb255 / 255.0)
+
+
+# XLA fuses the scaling and color.py's ~30 elementwise ops into one pass over the batch:
+# measured 2.5x faster than op by op on CPU. One compile per batch shape (the last batch of an
+# epoch may be smaller). Not on TPU hosts: there XLA has no host (CPU) backend inside tf.data
+# ("could not find registered transfer manager for platform Host"), so ``jit_lab=False``.
+_train_batch_to_l_ab = tf.function(_batch_to_l_ab, jit_compile=True)
 
 
 # --- decoded images, any source ------------------------------------------------------------
@@ -252,13 +253,15 @@ def build_dataset(
     max_zoom: float = MAX_ZOOM,
     tfds_data_dir: str | None = None,
     tfds_download: bool = True,
+    jit_lab: bool = True,
 ) -> tf.data.Dataset:
     """Source -> batches of (l_norm (B, S, S, 1), ab_norm (B, S, S, 2)) float32 in [-1, 1].
 
     ``training`` picks random crops + flips (shuffled) or the eval protocol (in order).
     ``batch_size`` is global: with an ``input_context`` each pipeline reads its own files and
     batches ``input_context.get_per_replica_batch_size(batch_size)``. ``drop_remainder`` makes
-    B static too (TPU). ``seed`` makes shuffles and crops repeatable.
+    B static too (TPU). ``seed`` makes shuffles and crops repeatable. ``jit_lab`` XLA-compiles
+    the Lab conversion of uncached training batches (same values; False on TPU hosts).
     """
     if crop_size < 8:
         raise ValueError(f"crop_size must be >= 8 pixels, got {crop_size}")
@@ -331,7 +334,8 @@ def build_dataset(
         batches = crops_of(images).batch(
             per_replica, drop_remainder=drop_remainder, num_parallel_calls=AUTOTUNE
         )
-        batches = batches.map(_train_batch_to_l_ab, num_parallel_calls=AUTOTUNE)
+        to_lab = _train_batch_to_l_ab if jit_lab else _batch_to_l_ab
+        batches = batches.map(to_lab, num_parallel_calls=AUTOTUNE)
     return batches.with_options(_options(seed is not None)).prefetch(AUTOTUNE)
 
 

@@ -16,6 +16,7 @@ any filesystem ``tf.io.gfile`` reaches (``gs://BUCKET/runs/x`` for Cloud TPU run
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -41,8 +42,9 @@ class ResumeError(RuntimeError):
 # --- data ---------------------------------------------------------------------------------------
 
 
-def _datasets(config: Config, strategy: tf.distribute.Strategy):
-    """(distributed training dataset (repeats), validation dataset, train image count or None)."""
+def _datasets(config: Config, strategy: tf.distribute.Strategy, global_batch: int):
+    """(distributed training dataset (repeats), validation dataset, train image count or None,
+    how the count was had: ``counted`` or ``estimated``)."""
     d = config.data
     common = dict(crop_size=d.crop_size, val_fraction=d.val_fraction, max_pixels=d.max_pixels,
                   max_images=d.max_images)
@@ -50,9 +52,11 @@ def _datasets(config: Config, strategy: tf.distribute.Strategy):
 
     def train_fn(context: tf.distribute.InputContext):
         return data.build_dataset(
-            d.source, split="train", training=True, batch_size=d.batch_size, input_context=context,
+            d.source, split="train", training=True, batch_size=global_batch, input_context=context,
             drop_remainder=True, cache=d.cache, shuffle_buffer=d.shuffle_buffer,
-            seed=config.train.seed, repeat=True, **common,
+            seed=config.train.seed, repeat=True,
+            jit_lab=not drop,  # a TPU host has no XLA CPU backend inside tf.data
+            **common,
         )
 
     train = strategy.distribute_datasets_from_function(train_fn)
@@ -72,15 +76,67 @@ def _datasets(config: Config, strategy: tf.distribute.Strategy):
         # A known length spares Keras' "input ran out of data" warning at each validation.
         batches = counts[1] // d.val_batch_size if drop else -(-counts[1] // d.val_batch_size)
         val = val.apply(tf.data.experimental.assert_cardinality(batches))
-    return train, val, counts[0]
+    if counts[0] is not None:
+        return train, val, counts[0], "counted"
+    return (train, val, *_record_count(config))
 
 
-def _steps_per_epoch(phase_cfg, train_count: int | None, batch_size: int, phase: str) -> int:
-    if phase_cfg.steps_per_epoch:
-        return phase_cfg.steps_per_epoch
-    if train_count is None:
-        raise ConfigError(f"train.{phase}.steps_per_epoch is needed: this source's size is not known up front")
-    return max(1, train_count // batch_size)
+def _record_count(config: Config) -> tuple[int | None, str]:
+    """Training images of a TFRecord source (counted: one pass over the records, no decoding)
+    or of a TFDS source cut by ``max_images`` (estimated: a hashed split keeps about
+    ``1 - val_fraction`` of a pooled split). (None, "") when neither applies."""
+    d = config.data
+    spec = sources.parse_source(d.source)
+    if spec.kind == "tfrecord":
+        records, _ = sources.tfrecord_records(spec.location, "train", d.val_fraction, None, False,
+                                              None, d.max_images)
+        return int(records.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1)), "counted"
+    if spec.kind == "tfds" and d.max_images:
+        share = 1.0 - d.val_fraction if spec.tfds_split is not None else 1.0
+        return int(d.max_images * share), "estimated"
+    return None, ""
+
+
+def phase_plan(config: Config, phase: str, train_images: int | None, replicas: int,
+               how: str = "counted", resume_offset: int = 0) -> distribute.EpochPlan:
+    """One phase's steps per epoch and per execution for ``train_images`` on ``replicas``
+    (pure: no TensorFlow). A configured ``steps_per_epoch`` wins; else the data size decides."""
+    phase_cfg = getattr(config.train, phase)
+    d = config.data
+    global_batch = distribute.global_batch_size(d.batch_size, d.batch_per_replica, replicas)
+    try:
+        return distribute.epoch_plan(train_images, global_batch, config.runtime.steps_per_execution,
+                                     phase_cfg.steps_per_epoch, resume_offset, how)
+    except ValueError as err:
+        raise ConfigError(f"train.{phase}: {err} (data.source={d.source})") from None
+
+
+def _local_checkpoint_dir(config: Config, workdir: str) -> str:
+    """Where checkpoints are written when ``runtime.local_checkpoints`` is set: a folder per
+    workdir under it (named by the workdir's hash), so two runs never share one."""
+    if not config.runtime.local_checkpoints:
+        return ""
+    where = workdir if fileio.is_remote(workdir) else os.path.abspath(workdir)
+    tag = hashlib.sha1(where.encode("utf-8")).hexdigest()[:10]
+    return fileio.join(config.runtime.local_checkpoints, f"{fileio.basename(where)}-{tag}")
+
+
+def _warn_cpu_time(config: Config, train_count: int | None, how: str, replicas: int) -> None:
+    """On a CPU, say how long the configured schedule takes when that is over an hour."""
+    try:
+        steps = {p: getattr(config.train, p).epochs * phase_plan(config, p, train_count, replicas, how).steps_per_epoch
+                 for p in PHASES}
+    except ConfigError:
+        return  # the phase loop reports it
+    global_batch = distribute.global_batch_size(config.data.batch_size, config.data.batch_per_replica, replicas)
+    seconds = distribute.cpu_time_estimate(steps, global_batch, config.data.crop_size, config.model.width)
+    if seconds > 3600:
+        _log(f"warning: no GPU or TPU; {sum(steps.values()):,} steps of this config take about "
+             f"{seconds / 3600:,.0f} h on a CPU (estimated from "
+             f"{distribute.CPU_SECONDS_PER_STEP['gan']:.1f} s per GAN step and "
+             f"{distribute.CPU_SECONDS_PER_STEP['pretrain']:.1f} s per pretraining step of the full "
+             "model at batch 16, 256x256, measured on a 2-core CPU). Use a GPU/TPU runtime, or a "
+             "smaller run (--config quickstart, model.width, data.crop_size).")
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -89,7 +145,8 @@ def _steps_per_epoch(phase_cfg, train_count: int | None, batch_size: int, phase:
 def _check_resume(workdir: str, config: Config) -> None:
     """Refuse to continue a run whose model differs from the new config's; otherwise dump config."""
     old_path = fileio.join(workdir, "config.yaml")
-    if fileio.isfile(old_path) and checkpoint.latest(fileio.join(workdir, "checkpoints")):
+    ckpt_dirs = (fileio.join(workdir, "checkpoints"), _local_checkpoint_dir(config, workdir))
+    if fileio.isfile(old_path) and checkpoint.latest(*filter(None, ckpt_dirs)):
         old = config_from_yaml(fileio.read_text(old_path), old_path)
         if old.model != config.model:
             raise ResumeError(
@@ -115,14 +172,25 @@ def run(config: Config, workdir: str | os.PathLike) -> dict:
     # second run in one process (the only way to resume a ram:// workdir) matches the first.
     keras.backend.clear_session()
     keras.utils.set_random_seed(config.train.seed)
-    if config.runtime.jit_compile:
-        tf.config.optimizer.set_jit(True)
     distribute.set_precision(config.runtime.mixed_precision)
     strategy = distribute.get_strategy(config.runtime.strategy, config.runtime.tpu)
-    _log(f"strategy {type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s); "
+    device = distribute.check_accelerator(strategy=strategy, requested=config.runtime.strategy)
+    replicas = strategy.num_replicas_in_sync
+    # Keras wraps `strategy.run` in the jit_compile function; a TPUStrategy compiles each step
+    # with XLA anyway, and Keras itself keeps XLA off under tf.distribute.
+    jit_compile = config.runtime.jit_compile and device != "tpu"
+    if config.runtime.jit_compile and not jit_compile:
+        _log("runtime.jit_compile ignored under TPUStrategy: the TPU compiles every step with XLA")
+    if jit_compile:
+        tf.config.optimizer.set_jit(True)
+    _log(f"strategy {type(strategy).__name__} with {replicas} replica(s) on {device}; "
          f"precision {keras.mixed_precision.global_policy().name}")
 
-    train_ds, val_ds, train_count = _datasets(config, strategy)
+    global_batch = distribute.global_batch_size(config.data.batch_size, config.data.batch_per_replica,
+                                                replicas)
+    train_ds, val_ds, train_count, count_how = _datasets(config, strategy, global_batch)
+    if device == "cpu":
+        _warn_cpu_time(config, train_count, count_how, replicas)
     with strategy.scope():
         generator, discriminator = build_models(config)
         gan = ColorizationGAN(generator, discriminator)
@@ -138,13 +206,17 @@ def run(config: Config, workdir: str | os.PathLike) -> dict:
     _log(f"generator {generator.count_params():,} parameters, discriminator {discriminator.count_params():,}; "
          f"{train_count if train_count is not None else 'unknown number of'} training images")
 
-    groups = {"generator": generator, "discriminator": discriminator,
-              **{f"optimizer_{k}": v for k, v in optimizers.items()}}
+    def groups(phase: str) -> dict:  # a checkpoint holds the running phase's state only
+        return checkpoint.phase_groups(phase, generator, discriminator, optimizers)
+
     ckpt_dir = fileio.join(workdir, "checkpoints")
+    # With runtime.local_checkpoints, saves go to local disk and the workdir keeps a mirror of
+    # the newest only (a Drive workdir's trash keeps every file deleted from it).
+    save_dir = _local_checkpoint_dir(config, workdir) or ckpt_dir
     progress = {"phase": PHASES[0], "epochs_done": 0, "step_in_epoch": 0, "step": 0}
-    found = checkpoint.latest(ckpt_dir)
+    found = checkpoint.latest(save_dir, ckpt_dir)
     if found:
-        checkpoint.restore(found[0], groups)
+        checkpoint.restore(found[0], groups(found[1]["phase"]))
         progress = found[1]
         _log(f"resumed from {fileio.basename(found[0])}: phase '{progress['phase']}', {progress['epochs_done']} epoch(s) "
              f"+ {progress['step_in_epoch']} step(s) done, global step {progress['step']}")
@@ -164,26 +236,35 @@ def run(config: Config, workdir: str | os.PathLike) -> dict:
         skip_steps = progress["step_in_epoch"] if resuming else 0
         if first_epoch >= phase_cfg.epochs:
             continue
-        steps = _steps_per_epoch(phase_cfg, train_count, config.data.batch_size, phase)
+        plan = phase_plan(config, phase, train_count, replicas, count_how, skip_steps)
+        steps = plan.steps_per_epoch
+        if plan.steps_per_execution != config.runtime.steps_per_execution:
+            _log(f"steps_per_execution {plan.steps_per_execution} (configured "
+                 f"{config.runtime.steps_per_execution}): the largest that divides {steps} steps"
+                 + (f" and the {skip_steps} already done" if skip_steps else ""))
         with strategy.scope():
             gan.compile(
                 g_optimizer=optimizers["pretrain" if phase == "pretrain" else "g_gan"],
                 d_optimizer=optimizers["d_gan"] if phase == "gan" else None,
                 l1_weight=config.train.l1_weight, phase=phase,
-                steps_per_execution=config.runtime.steps_per_execution,
-                jit_compile=config.runtime.jit_compile,
+                steps_per_execution=plan.steps_per_execution,
+                jit_compile=jit_compile,
             )
         callbacks = [
             counter,
-            cb.StopOnNonFinite(counter, phase, ckpt_dir),
-            cb.PeriodicCheckpoint(ckpt_dir, groups, counter, phase, steps, config.train.checkpoint_every, is_chief),
+            cb.StopOnNonFinite(counter, phase, save_dir),
+            cb.PeriodicCheckpoint(save_dir, groups(phase), counter, phase, steps, config.train.checkpoint_every,
+                                  is_chief, resumed_epoch=(first_epoch, skip_steps),
+                                  mirror_dir=ckpt_dir if save_dir != ckpt_dir else "",
+                                  mirror_minutes=config.runtime.mirror_minutes),
             cb.CSVHistory(fileio.join(workdir, f"history_{phase}.csv"), append=True),
             cb.SampleColorizations(generator, *sample, fileio.join(workdir, "samples"), writer if is_chief else None,
                                    tag=phase),
         ]
         if is_chief:
             callbacks.append(keras.callbacks.TensorBoard(fileio.join(workdir, "logs", phase), update_freq="epoch"))
-        _log(f"phase '{phase}': epochs {first_epoch + 1}..{phase_cfg.epochs}, {steps} steps each"
+        _log(f"phase '{phase}': epochs {first_epoch + 1}..{phase_cfg.epochs}, {steps} steps each "
+             f"({plan.how}; global batch {plan.global_batch}, {plan.steps_per_execution} per execution)"
              + (f" (first epoch resumes after step {skip_steps})" if skip_steps else ""))
         started = time.time()
         if skip_steps:  # finish the interrupted epoch, then carry on with whole ones

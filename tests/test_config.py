@@ -30,7 +30,8 @@ def test_tpu_config_builds_on_coco_paper():
     config = load_config("tpu")
     assert config.model.encoder_weights == "imagenet"  # inherited from coco_paper
     assert config.runtime.strategy == "tpu" and config.runtime.mixed_precision == "bf16"
-    assert config.runtime.steps_per_execution > 1 and config.runtime.jit_compile
+    assert config.runtime.steps_per_execution > 1 and config.data.batch_per_replica == 16
+    assert not config.runtime.jit_compile  # a TPUStrategy compiles with XLA by itself
 
 
 @pytest.mark.parametrize(
@@ -63,15 +64,13 @@ def test_dump_round_trips(tmp_path):
     assert load_config(str(dumped)) == config
 
 
-@pytest.mark.parametrize("name", ["quickstart", "coco_paper", "tpu"])
-def test_shipped_configs_resolve_their_steps_without_knowing_the_data_size(name):
-    """TFDS and TFRecord sources have no size before reading: a shipped config must say how
-    many steps an epoch has, or its first run stops at once (coco_paper once did)."""
-    from colorize_tf.train import _steps_per_epoch
+@pytest.mark.parametrize("name", ["coco_paper", "tpu"])
+def test_paper_configs_take_their_epoch_length_from_the_data(name):
+    """No hard-coded steps_per_epoch: it follows the training images and the global batch
+    (tests/test_distribute.py pins 8,000 images on 1 and 8 replicas)."""
+    from colorize_tf.train import phase_plan
 
     config = load_config(name)
     for phase in ("pretrain", "gan"):
-        steps = _steps_per_epoch(getattr(config.train, phase), None, config.data.batch_size, phase)
-        assert steps > 0
-    if name != "quickstart":  # the paper's 8,000 training images per epoch
-        assert config.train.pretrain.steps_per_epoch * config.data.batch_size in range(7900, 8001)
+        assert getattr(config.train, phase).steps_per_epoch == 0
+        assert phase_plan(config, phase, 8000, 1).steps_per_epoch == 500

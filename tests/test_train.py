@@ -206,3 +206,64 @@ def test_workdir_on_a_gfile_filesystem(tmp_path, photos, monkeypatch, capsys):
     finally:
         if tf.io.gfile.exists(workdir):
             tf.io.gfile.rmtree(workdir)
+
+
+def test_local_checkpoints_mirror_only_the_newest_into_the_workdir(tmp_path, photos):
+    """``runtime.local_checkpoints``: saves go to local disk (the newest two kept), the workdir
+    (e.g. on Drive, whose trash keeps every deleted file) holds one copy of the newest, and a
+    fresh machine without the local disk resumes from that copy, across the phase boundary."""
+    import shutil
+
+    workdir, local = tmp_path / "run", tmp_path / "local"
+    phases = ["train.pretrain.epochs=1", "train.pretrain.steps_per_epoch=4", "train.gan.epochs=1",
+              "train.gan.steps_per_epoch=2", "train.checkpoint_every=2", f"runtime.local_checkpoints={local}"]
+    out = run(train_cmd(workdir, photos, *phases))
+    assert out.returncode == 0, out.stderr[-3000:]
+    (local_dir,) = local.iterdir()  # one folder per workdir, named after it
+    assert local_dir.name.startswith("run-")
+    assert sorted(p.name for p in local_dir.iterdir()) == [
+        "ckpt-000000004.json", "ckpt-000000004.npz", "ckpt-000000006.json", "ckpt-000000006.npz"]
+    mirror = workdir / "checkpoints"
+    assert sorted(p.name for p in mirror.iterdir()) == ["ckpt-000000006.json", "ckpt-000000006.npz"]
+    assert (mirror / "ckpt-000000006.npz").read_bytes() == (local_dir / "ckpt-000000006.npz").read_bytes()
+    with np.load(mirror / "ckpt-000000006.npz") as stored:  # a GAN-phase checkpoint
+        assert {k.split("/", 1)[0] for k in stored.files} == {
+            "generator", "discriminator", "optimizer_g_gan", "optimizer_d_gan"}
+
+    shutil.rmtree(local)  # a new runtime: the local disk is gone, the workdir is not
+    out = run(train_cmd(workdir, photos, *phases, "train.gan.epochs=2"))
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "resumed from ckpt-000000006" in out.stdout
+    assert sorted(p.name for p in mirror.iterdir()) == ["ckpt-000000008.json", "ckpt-000000008.npz"]
+
+
+def test_saves_inside_a_resumed_epoch_record_the_steps_before_the_interruption(tmp_path, photos):
+    """A run stopped after step 4 of a 6-step epoch resumes with 2 steps to go; a save after
+    step 5 must record step 5 of that epoch (not step 1 of the resumed fit), or a second
+    interruption would train steps twice and shift the epoch ends."""
+    workdir = tmp_path / "run"
+    phases = ["train.pretrain.epochs=1", "train.pretrain.steps_per_epoch=6", "train.gan.epochs=0"]
+    out = run(train_cmd(workdir, photos, *phases, "train.checkpoint_every=2"))
+    assert out.returncode == 0, out.stderr[-3000:]
+    for suffix in (".npz", ".json"):  # as if killed between steps 4 and 6
+        (workdir / "checkpoints" / f"ckpt-000000006{suffix}").unlink()
+    (workdir / "generator.keras").unlink()
+    out = run(train_cmd(workdir, photos, *phases, "train.checkpoint_every=1"))
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "first epoch resumes after step 4" in out.stdout
+    record = json.loads((workdir / "checkpoints" / "ckpt-000000005.json").read_text())
+    assert (record["epochs_done"], record["step_in_epoch"], record["step"]) == (0, 5, 5)
+    assert last_step(workdir) == 6
+
+
+def test_tpu_config_on_a_cpu_fails_at_once_naming_the_tpu_build(tmp_path, photos):
+    """``--config tpu`` (runtime.tpu=local) where there is no TPU: an error within the connect
+    timeout that says how TensorFlow reaches a TPU VM, not a traceback or a CPU run."""
+    cmd = [sys.executable, "-m", "colorize_tf.train", "--config", "tpu", "--workdir", str(tmp_path / "run"),
+           "--set", f"data.source={photos}", "--set", "model.encoder_weights=none"]
+    started = time.time()
+    out = run(cmd, timeout=300)
+    assert out.returncode == 2, out.stderr[-3000:]
+    assert "no TPU at 'local'" in out.stderr and "tensorflow-tpu" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert time.time() - started < 200
