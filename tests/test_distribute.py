@@ -80,6 +80,28 @@ def test_global_batch_per_replica_or_split():
         distribute.global_batch_size(12, 0, 8)
 
 
+def test_record_sources_count_or_estimate_their_training_images(tmp_path):
+    from colorize_tf import sources
+    from colorize_tf.train import _record_count
+
+    rng = np.random.default_rng(1)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(9):
+        Image.fromarray(smooth_photo(rng, i, 40, 48)).save(photos / f"p{i}.png")
+    expected = len(sources.list_images(str(photos), split="train", val_fraction=0.3))
+    data.prepare_tfrecords(str(photos), str(tmp_path / "shards"), num_shards=2, short_side=32,
+                           val_fraction=0.3, progress=False)
+    shards = f"tfrecord:{tmp_path}/shards/*.tfrecord"
+    config = load_config(None, [f"data.source={shards}", "data.val_fraction=0.3"])
+    assert 0 < expected < 9 and _record_count(config) == (expected, "counted")
+    # A pooled TFDS split cut to 10,000: the hashed split keeps about 80 % for training.
+    config = load_config("coco_paper", ["data.source=tfds:coco/2017:train"])
+    assert _record_count(config) == (8000, "estimated")
+    config = load_config("coco_paper", ["data.source=tfds:coco/2017", "data.max_images=0"])
+    assert _record_count(config) == (None, "")
+
+
 # --- accelerator check ----------------------------------------------------------------------
 
 
