@@ -92,7 +92,9 @@ def flicker_map(frames: np.ndarray, clip: temporal.SyntheticClip, t: int) -> np.
     return np.repeat(gray[..., None], 3, -1)
 
 
-def write_strip(path: Path, clip, per_frame, smoothed, columns: list[int]) -> None:
+def write_strip(path: Path, clip, per_frame, smoothed, columns: list[int],
+                tile_width: int = 160) -> None:
+    """Rows of frames at ``columns``, each tile ``tile_width`` wide, as a 256-color PNG."""
     from PIL import Image, ImageDraw
 
     rows = [("truth", lambda t: clip.frames[t]), ("per-frame", lambda t: per_frame[t]),
@@ -100,19 +102,21 @@ def write_strip(path: Path, clip, per_frame, smoothed, columns: list[int]) -> No
             ("temporal", lambda t: smoothed[t]),
             ("its flicker", lambda t: flicker_map(smoothed, clip, t))]
     height, width = clip.frames.shape[1:3]
-    label, gap = 78, 2
-    canvas = Image.new("RGB", (label + len(columns) * (width + gap), len(rows) * (height + gap)),
-                       "white")
+    tile = (tile_width, round(height * tile_width / width))
+    label, top, gap = 78, 14, 2
+    canvas = Image.new("RGB", (label + len(columns) * (tile[0] + gap),
+                               top + len(rows) * (tile[1] + gap)), "white")
     draw = ImageDraw.Draw(canvas)
-    for r, (name, frame_at) in enumerate(rows):
-        y = r * (height + gap)
-        draw.text((4, y + height // 2 - 6), name, fill="black")
-        for c, t in enumerate(columns):
-            canvas.paste(Image.fromarray(frame_at(t)), (label + c * (width + gap), y))
     for c, t in enumerate(columns):
-        draw.text((label + c * (width + gap) + 3, 2), f"t={t}", fill="white")
+        draw.text((label + c * (tile[0] + gap) + 3, 1), f"frame {t}", fill="black")
+    for r, (name, frame_at) in enumerate(rows):
+        y = top + r * (tile[1] + gap)
+        draw.text((4, y + tile[1] // 2 - 6), name, fill="black")
+        for c, t in enumerate(columns):
+            image = Image.fromarray(frame_at(t)).resize(tile, Image.BILINEAR)
+            canvas.paste(image, (label + c * (tile[0] + gap), y))
     path.parent.mkdir(parents=True, exist_ok=True)
-    canvas.save(path, optimize=True)
+    canvas.quantize(256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
     print(f"strip: {path} ({path.stat().st_size / 1024:.0f} KB)")
 
 

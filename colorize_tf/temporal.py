@@ -34,6 +34,7 @@ pixels, ``flow[y, x] = (dx, dy)``: pixel ``(x, y)`` of the later frame came from
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -84,6 +85,13 @@ def optical_flow(l_to: np.ndarray, l_from: np.ndarray) -> np.ndarray:
     return _DIS["medium"].calc(l_to, l_from, None)
 
 
+@functools.lru_cache(maxsize=8)
+def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel coordinates (x, y), each float32 (H, W); cached, every frame of a video shares it."""
+    return tuple(np.meshgrid(np.arange(width, dtype=np.float32),
+                             np.arange(height, dtype=np.float32)))
+
+
 def warp(image: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Fetch ``image`` (of the earlier frame) along ``flow``: (warped like image, inside mask).
 
@@ -91,8 +99,7 @@ def warp(image: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     cv2 = _cv2()
     height, width = flow.shape[:2]
-    grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32),
-                                 np.arange(height, dtype=np.float32))
+    grid_x, grid_y = _grid(height, width)
     map_x, map_y = grid_x + flow[..., 0], grid_y + flow[..., 1]
     warped = cv2.remap(np.ascontiguousarray(image, np.float32), map_x, map_y, cv2.INTER_LINEAR,
                        borderMode=cv2.BORDER_REPLICATE)

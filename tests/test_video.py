@@ -264,3 +264,30 @@ def test_bad_strength_is_refused(clip, model_path, tmp_path, capsys):
     code, _, err = run([str(tmp_path / "a.mp4"), "--out", str(tmp_path / "out"), "--model",
                         model_path, "--temporal-strength", "1.5"], capsys)  # fmt: skip
     assert code == 1 and "strength must be in [0, 1), got 1.5" in err
+
+
+@pytest.mark.parametrize(
+    "name, min_psnr",
+    [
+        ("saved_model", 60.0),
+        ("predict_ab_fp32.tflite", 60.0),
+        # ab read back from 8-bit RGB at the network's size, then smoothed: measured 34.0 dB
+        ("colorize_rgb_fp32.tflite", 30.0),
+    ],
+)
+def test_every_model_form_colorizes_frames(name, min_psnr, generator, predictor, clip,
+                                           tmp_path_factory):
+    from test_export import exported_once
+
+    from colorize_tf import export
+
+    folder = exported_once(tmp_path_factory.getbasetemp(), generator)
+    path = folder / (export.SAVEDMODEL_DIR if name == "saved_model" else name)
+    loaded = video.load_predictor(str(path), threads=2)
+    assert loaded.size == predictor.size
+    frames = clip.frames[8:12]  # across the first cut
+    expected = np.stack(list(video.colorize_frames(frames, predictor, temporal.TemporalSmoother())))
+    out = np.stack(list(video.colorize_frames(frames, loaded, temporal.TemporalSmoother())))
+    psnr = float(np.mean(metrics.psnr(out, expected)))
+    print(f"{name} vs .keras on frames: {psnr:.1f} dB")
+    assert psnr >= min_psnr
