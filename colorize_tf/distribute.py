@@ -180,9 +180,12 @@ def _tpu_env() -> list[str]:
 
 
 def _tpu_device_files(dev: str = "/dev") -> list[str]:
-    """TPU chips as a TPU VM exposes them: ``/dev/accel*`` (v2-v4) or numbered VFIO groups
-    ``/dev/vfio/0..`` (v5e and later; ``/dev/vfio/vfio`` alone is only the VFIO control file)."""
-    accel = sorted(glob.glob(os.path.join(dev, "accel*")))
+    """TPU chips as a TPU VM exposes them: ``/dev/accelN`` (v2-v4) or numbered VFIO groups
+    ``/dev/vfio/N`` (v5e and later; ``/dev/vfio/vfio`` alone is only the VFIO control file).
+    Linux's own accelerator class (Intel NPUs, Gaudi) lives in a folder, ``/dev/accel/accelN``:
+    not a TPU."""
+    accel = sorted(p for p in glob.glob(os.path.join(dev, "accel*"))
+                   if re.fullmatch(r"accel\d+", os.path.basename(p)))
     vfio = sorted(p for p in glob.glob(os.path.join(dev, "vfio", "*")) if os.path.basename(p).isdigit())
     if _nvidia_device_files(dev):  # VFIO groups also appear beside passed-through GPUs
         vfio = []

@@ -138,14 +138,19 @@ def test_probing_reads_device_files_and_the_environment(tmp_path, monkeypatch):
     (dev / "vfio").mkdir(parents=True)
     (dev / "vfio" / "vfio").touch()  # the VFIO control file alone is no TPU
     assert distribute.probe_hardware(dev=str(dev)).tpu_evidence == ()
+    (dev / "accel").mkdir()  # Linux's accel class (an Intel NPU): /dev/accel/accel0
+    (dev / "accel" / "accel0").touch()
+    assert distribute.probe_hardware(dev=str(dev)).tpu_evidence == ()
     (dev / "vfio" / "0").touch()
     assert distribute.probe_hardware(dev=str(dev)).tpu_evidence == (str(dev / "vfio" / "0"),)
     (dev / "nvidia0").touch()  # VFIO groups beside a GPU: GPU passthrough, not a TPU
     found = distribute.probe_hardware(dev=str(dev))
     assert found.tpu_evidence == () and str(dev / "nvidia0") in found.gpu_evidence
     assert found.tf_gpus == len(tf.config.list_physical_devices("GPU"))
-    monkeypatch.setenv("TPU_ACCELERATOR_TYPE", "v2-8")
-    assert distribute.probe_hardware(dev=str(dev)).tpu_evidence == ("TPU_ACCELERATOR_TYPE=v2-8",)
+    (dev / "accel0").touch()  # a v4 TPU VM's chip
+    monkeypatch.setenv("TPU_ACCELERATOR_TYPE", "v4-8")
+    assert distribute.probe_hardware(dev=str(dev)).tpu_evidence == (
+        str(dev / "accel0"), "TPU_ACCELERATOR_TYPE=v4-8")
 
 
 def test_cpu_time_estimate_of_the_paper_recipe():
