@@ -412,9 +412,10 @@ def _colorize_videos(videos: list[Job], photos: list[Job], colorize: Colorize, o
                      args: argparse.Namespace, summary: Summary) -> None:
     """The video jobs through ``video.colorize_videos``; a missing extra fails each one."""
     try:
-        predictor = video.load_predictor(args.model, colorize, args.size, args.threads)
         temporal.TemporalSmoother(args.temporal_strength, args.cut_threshold)  # checks both
-        video.load_av()
+        video.load_av()  # the [video] extra: PyAV
+        temporal.load_cv2()  # and OpenCV
+        predictor = video.load_predictor(args.model, colorize, args.size, args.threads)
     except (ImportError, ValueError) as e:
         summary.failed.extend((str(job.source), str(e)) for job in videos)
         return

@@ -50,7 +50,7 @@ FB_ABSOLUTE = 0.5
 L_TOLERANCE = 0.2  # normalized L (10 L* units): warped lightness this far off halves the trust
 
 
-def _cv2():
+def load_cv2():
     try:
         import cv2
     except ImportError as e:
@@ -79,7 +79,7 @@ def optical_flow(l_to: np.ndarray, l_from: np.ndarray) -> np.ndarray:
     error 0.11 vs 0.78 px at 96 x 128; 0.13 vs 2.2 px at 192 x 256, where Farneback loses
     pans of ~8 px a frame) for a similar time.
     """
-    cv2 = _cv2()
+    cv2 = load_cv2()
     if "medium" not in _DIS:
         _DIS["medium"] = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     return _DIS["medium"].calc(l_to, l_from, None)
@@ -97,7 +97,7 @@ def warp(image: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     Bilinear; ``inside`` (H, W) bool is False where the flow points outside the earlier frame.
     """
-    cv2 = _cv2()
+    cv2 = load_cv2()
     height, width = flow.shape[:2]
     grid_x, grid_y = _grid(height, width)
     map_x, map_y = grid_x + flow[..., 0], grid_y + flow[..., 1]
@@ -251,7 +251,7 @@ def synthetic_clip(photos: Sequence[np.ndarray], height: int, width: int,
         frames_per_shot: frames of each shot.
         motions: the camera path of each shot: "pan", "zoom" or "crop".
     """
-    cv2 = _cv2()
+    cv2 = load_cv2()
     frames, flows, valid, cuts = [], [], [], []
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
     for shot, motion in enumerate(motions):
