@@ -9,9 +9,9 @@ moving and widening crop and another pan, ``--frames-per-shot`` frames each, har
 between them. The camera path is known, so every frame has its ground truth and the flow
 between frames is exact, not estimated (the smoother estimates its own from L only).
 
-Rows: per-frame (``--no-temporal``), temporal at ``--strength`` (default the CLI's), the gray
-baseline (a = b = 0: no flicker, no color) and the truth itself (the floor of the measure:
-bilinear warping of 8-bit frames). Columns: warping error (Lai et al. 2018: mean
+Rows: per-frame (``--no-temporal``), temporal at ``--strength`` (default the CLI's) and at each
+``--sweep`` strength, the gray baseline (a = b = 0: no flicker, no color) and the truth itself
+(the floor of the measure: bilinear warping of 8-bit frames). Columns: warping error (Lai et al. 2018: mean
 |ab_t - warp(ab_{t-1})| over pixels visible in both frames, CIE a/b units, on the 8-bit
 output frames), mean PSNR and SSIM against the truth (``metrics.py``), and frames/s of the
 whole file-to-file command (decode, network, smoothing, H.264 encode) on this CPU, after a
@@ -128,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--frames-per-shot", type=int, default=24)
     parser.add_argument("--strength", type=float, default=temporal.DEFAULT_STRENGTH)
+    parser.add_argument("--sweep", type=float, nargs="*", default=[],
+                        help="more strengths, as extra rows (no frames/s)")
     parser.add_argument("--strip", type=Path, default=None, help="write the frame strip PNG here")
     args = parser.parse_args(argv)
 
@@ -151,8 +153,11 @@ def main(argv: list[str] | None = None) -> int:
         speed = {"per-frame": file_fps(source, predictor, None),
                  "temporal": file_fps(source, predictor, args.strength)}
 
-    results = {"per-frame": quality(per_frame, clip), "temporal": quality(smoothed, clip),
-               "gray (a = b = 0)": quality(gray, clip), "truth": quality(clip.frames, clip)}
+    results = {"per-frame": quality(per_frame, clip), "temporal": quality(smoothed, clip)}
+    for strength in args.sweep:
+        frames = video.colorize_frames(clip.frames, predictor, temporal.TemporalSmoother(strength))
+        results[f"temporal (strength {strength})"] = quality(np.stack(list(frames)), clip)
+    results |= {"gray (a = b = 0)": quality(gray, clip), "truth": quality(clip.frames, clip)}
     print("\n| run | warping error | PSNR (dB) | SSIM | frames/s |\n|---|---|---|---|---|")
     for name, row in results.items():
         fps = f"{speed[name]:.1f}" if name in speed else "–"
