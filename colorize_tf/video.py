@@ -302,14 +302,14 @@ def write_frames(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: Fra
 def colorize_video(source: str | os.PathLike, target: str | os.PathLike, predictor: Predictor,
                    *, temporal_strength: float | None = temporal.DEFAULT_STRENGTH,
                    cut_threshold: float = temporal.DEFAULT_CUT_THRESHOLD,
-                   max_pixels: int = 100_000_000, batch: int = DEFAULT_BATCH,
+                   max_pixels: int | None = None, batch: int = DEFAULT_BATCH,
                    crf: int = DEFAULT_CRF, verbose: bool = True) -> VideoInfo:
     """Colorize one video file into ``target`` (an MP4), replacing it if it exists.
 
     Args:
         temporal_strength: history weight of ``temporal.TemporalSmoother``; None: per-frame.
         cut_threshold: see ``temporal.TemporalSmoother``.
-        max_pixels: the largest frame accepted (the photos' ``--max-pixels``).
+        max_pixels: the largest frame accepted (None: the photos' default limit).
         verbose: a progress bar in frames, with an ETA.
 
     Raises:
@@ -318,6 +318,8 @@ def colorize_video(source: str | os.PathLike, target: str | os.PathLike, predict
     import keras
 
     av = load_av()
+    if max_pixels is None:
+        from colorize_tf.colorize import DEFAULT_MAX_PIXELS as max_pixels
     info = probe(source, max_pixels)
     smoother = (None if temporal_strength is None
                 else temporal.TemporalSmoother(temporal_strength, cut_threshold))
