@@ -206,3 +206,16 @@ def test_fp16_step_with_loss_scaling_trains(phase):
         assert gan.generator(np.zeros((1, SIZE, SIZE, 1), np.float32)).dtype == "float32"
     finally:
         keras.mixed_precision.set_global_policy(policy)
+
+
+def test_keras_runs_whole_executions_so_steps_per_execution_must_divide_the_epoch():
+    """Why ``distribute.epoch_plan`` picks a divisor: Keras steps through an epoch in whole
+    executions, so 3 steps at 2 per execution train 4 (62 at 50 would train 100)."""
+    from colorize_tf.distribute import largest_divisor_at_most
+
+    data = batches(8, 2).repeat()
+    for per_execution, trained in ((2, 4), (largest_divisor_at_most(3, 2), 3)):
+        gan = tiny_gan()
+        gan.compile(keras.optimizers.Adam(1e-4), phase="pretrain", steps_per_execution=per_execution)
+        gan.fit(data, epochs=1, steps_per_epoch=3, verbose=0)
+        assert int(gan.g_optimizer.iterations.numpy()) == trained
