@@ -10,7 +10,9 @@ Per frame ``t`` of a shot (``TemporalSmoother``):
 
 1. Cut test: the L histogram (``HISTOGRAM_BINS`` bins) against frame ``t - 1``'s; half the L1
    distance (0: same distribution, 1: disjoint) above ``cut_threshold`` starts a new shot
-   and drops the history, so no color bleeds across a cut.
+   and drops the history, so no color bleeds across a cut. So does a frame the flow cannot
+   track (mean confidence of step 3 below ``min_tracked``): a cut between two shots of
+   similar lightness (coffee and chelsea of scikit-image differ by only 0.29).
 2. Optical flow on L, both ways (OpenCV DIS): backward ``t -> t-1`` to fetch the history,
    forward ``t-1 -> t`` to check it.
 3. Confidence per pixel, in [0, 1]: the forward-backward check of Sundaram et al. (2010), as
@@ -47,7 +49,9 @@ HISTOGRAM_BINS = 32
 # Forward-backward check (Ruder et al. 2016): |w + w'|^2 <= 0.01 (|w|^2 + |w'|^2) + 0.5 px^2.
 FB_RELATIVE = 0.01
 FB_ABSOLUTE = 0.5
-L_TOLERANCE = 0.2  # normalized L (10 L* units): warped lightness this far off halves the trust
+L_TOLERANCE = 0.2  # normalized L (10 L* units): warped L this far off cuts trust to 1/e
+# Mean confidence measured on the test clip: 0.72-0.93 inside its shots, 0.00-0.03 at its cuts.
+DEFAULT_MIN_TRACKED = 0.2
 
 
 def load_cv2():
@@ -135,9 +139,14 @@ def histogram_distance(a: np.ndarray, b: np.ndarray) -> float:
 class TemporalSmoother:
     """Blends each frame's predicted ab with the motion-compensated history of its shot.
 
+    A shot starts at the first frame, where the L histogram jumps (``cut_threshold``), and
+    where the flow cannot track the previous frame (mean confidence below ``min_tracked``:
+    cuts between frames of similar lightness, which the histogram alone misses).
+
     Args:
         strength: history weight in [0, 1) where tracking is reliable (0: per-frame output).
         cut_threshold: L-histogram distance in (0, 1] that starts a new shot.
+        min_tracked: mean flow confidence in [0, 1) below which a new shot starts.
 
     Attributes:
         cuts: indices of the frames that started a shot (0 included), in order.
@@ -145,12 +154,16 @@ class TemporalSmoother:
     """
 
     def __init__(self, strength: float = DEFAULT_STRENGTH,
-                 cut_threshold: float = DEFAULT_CUT_THRESHOLD):
+                 cut_threshold: float = DEFAULT_CUT_THRESHOLD,
+                 min_tracked: float = DEFAULT_MIN_TRACKED):
         if not 0.0 <= strength < 1.0:
             raise ValueError(f"strength must be in [0, 1), got {strength}")
         if not 0.0 < cut_threshold <= 1.0:
             raise ValueError(f"cut_threshold must be in (0, 1], got {cut_threshold}")
+        if not 0.0 <= min_tracked < 1.0:
+            raise ValueError(f"min_tracked must be in [0, 1), got {min_tracked}")
         self.strength, self.cut_threshold = float(strength), float(cut_threshold)
+        self.min_tracked = float(min_tracked)
         self.cuts: list[int] = []
         self.frames = 0
         self._previous: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # L8, ab, hist
@@ -164,17 +177,18 @@ class TemporalSmoother:
         ab_norm = np.asarray(ab_norm, np.float32)
         l8, hist = l_to_uint8(l_norm), l_histogram(l_norm)
         previous = self._previous
-        if previous is None or histogram_distance(previous[2], hist) > self.cut_threshold:
+        out = None
+        if previous is not None and histogram_distance(previous[2], hist) <= self.cut_threshold:
+            out = self._blend(l8, ab_norm, *previous[:2])  # None: tracking lost
+        if out is None:
             self.cuts.append(self.frames)
             out = ab_norm
-        else:
-            out = self._blend(l8, ab_norm, *previous[:2])
         self._previous = (l8, out, hist)
         self.frames += 1
         return out
 
     def _blend(self, l8: np.ndarray, ab_norm: np.ndarray, l8_prev: np.ndarray,
-               ab_prev: np.ndarray) -> np.ndarray:
+               ab_prev: np.ndarray) -> np.ndarray | None:
         if self.strength == 0.0:
             return ab_norm
         backward = optical_flow(l8, l8_prev)  # (S, S, 2): t -> t-1
@@ -183,6 +197,8 @@ class TemporalSmoother:
         l_prev_warped, _ = warp(l8_prev.astype(np.float32), backward)
         l_error = (l_prev_warped - l8.astype(np.float32)) / 127.5  # normalized L units
         confidence *= np.exp(-np.square(l_error / L_TOLERANCE))
+        if confidence.mean() < self.min_tracked:
+            return None
         ab_history, _ = warp(ab_prev, backward)  # (S, S, 2)
         weight = (self.strength * confidence)[..., np.newaxis]  # (S, S, 1)
         return ab_norm + weight * (ab_history - ab_norm)

@@ -150,9 +150,14 @@ def test_a_cut_resets_the_history(clip):
     for t in (11, 15, 20, 21):  # and no +0.3 (or -0.3) from the shot before
         np.testing.assert_allclose(out[t], predicted[t], atol=1e-6)
 
-    # Never cutting, only the flow confidence (low across unrelated photos) holds the old shot
-    # back: a little of it still bleeds into the new one.
-    blind = temporal.TemporalSmoother(cut_threshold=1.0)
+    # Without the histogram, the tracking test alone finds the same cuts.
+    tracking = temporal.TemporalSmoother(cut_threshold=1.0)
+    [tracking(lum, ab) for lum, ab in zip(l_norm, predicted, strict=True)]
+    assert tuple(tracking.cuts) == clip.cuts
+
+    # Never cutting, only the per-pixel confidence (low across unrelated photos) holds the old
+    # shot back: a little of it still bleeds into the new one.
+    blind = temporal.TemporalSmoother(cut_threshold=1.0, min_tracked=0.0)
     bled = [blind(lum, ab) for lum, ab in zip(l_norm, predicted, strict=True)]
     assert blind.cuts == [0]
     assert np.abs(bled[10] - predicted[10]).max() > 0.05
