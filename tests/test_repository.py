@@ -23,6 +23,38 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert tests in ci_lines, tests
 
 
+def _pins(path: Path) -> dict[str, str]:
+    return dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", path.read_text(), re.M))
+
+
+def _install_requires() -> dict[str, str]:
+    cfg = (ROOT / "setup.cfg").read_text()
+    block = re.search(r"^install_requires =\n((?:[ \t]+\S.*\n)+)", cfg, re.M)
+    assert block, "setup.cfg must list install_requires"
+    reqs = [line.strip() for line in block.group(1).splitlines()]
+    return {re.match(r"[A-Za-z0-9_.-]+", req).group(0): req for req in reqs}
+
+
+def test_ci_floor_pins_the_lower_bounds_that_setup_cfg_and_readme_state():
+    """.ci/floor.txt is the oldest tensorflow/keras setup.cfg allows, within setup.cfg's range,
+    tensorflow no newer than the last tensorflow-tpu (2.20.0), and README's table says the same."""
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    pins, requires = _pins(ROOT / ".ci/floor.txt"), _install_requires()
+    readme = (ROOT / "README.md").read_text()
+    for name in ("tensorflow", "keras"):
+        requirement = Requirement(requires[name])
+        lower = [s.version for s in requirement.specifier if s.operator == ">="]
+        assert lower and Version(pins[name]) == Version(lower[0]), (requires[name], pins[name])
+        assert Version(pins[name]) in requirement.specifier, (requires[name], pins[name])
+        assert f"| `{requires[name]}` |" in readme, f"README's Dependencies row: {requires[name]}"
+    assert Version(pins["tensorflow"]) <= Version("2.20.0"), "tensorflow-tpu stops at 2.20.0"
+    ci_lines = [line.strip() for line in (ROOT / ".ci/run").read_text().splitlines()]
+    floor_install = [line for line in ci_lines if "pip install -c .ci/floor.txt" in line]
+    assert floor_install, ".ci/run must install a second environment with -c .ci/floor.txt"
+
+
 @pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff comes with the [test] extra")
 def test_ruff_clean():
     result = subprocess.run(["ruff", "check", "."], cwd=ROOT, capture_output=True, text=True)
