@@ -235,7 +235,8 @@ def _truncated_png() -> bytes:
 @pytest.mark.parametrize(
     "data, name, message",
     [
-        (b"just text, not pixels\n" * 20, "notes.txt", "notes.txt: not an image (unrecognised content)"),
+        (b"just text, not pixels\n" * 20, "notes.txt",
+         "notes.txt: not an image (unrecognised content)"),
         (_truncated_png(), "broken.png", "broken.png: unreadable ("),
         (encode(np.full((1000, 1001), 128, np.uint8)), "huge.png",
          "huge.png: too large: 1001x1000 = 1.0 MP exceeds --max-pixels 1,000,000"),
@@ -286,6 +287,40 @@ def test_an_uploads_name_is_only_text_never_a_path(app):
     for path in (f"/api/jobs/{job['id']}/..%2F..%2Fuploads", f"/api/jobs/{job['id']}/x.png",
                  "/api/jobs/0123", "/static/../jobs.py", "/static/server.py"):
         assert get(f"{app.url}{path}")[0] == 404, path
+
+
+def test_a_video_comes_back_as_an_mp4_with_every_frame_in_color(app, tmp_path):
+    pytest.importorskip("av", reason="the video extra is not installed")
+    pytest.importorskip("cv2", reason="the video extra is not installed")
+    from test_video import write_clip
+
+    from colorize_tf import video
+
+    rgb = smooth_photo(np.random.default_rng(4), 0, 64, 160)
+    frames = np.stack([rgb[:, 4 * t : 4 * t + 96] for t in range(12)])  # a pan, (12, 64, 96, 3)
+    clip = tmp_path / "film.mp4"
+    write_clip(clip, frames.mean(-1, keepdims=True).repeat(3, -1).astype(np.uint8))
+    status, job = post(app.url, clip.read_bytes(), "Film 1950.mp4")
+    assert status == 202 and job["kind"] == "video"
+    job = wait_for(app.url, job["id"])
+    assert job["state"] == "done", job
+    assert (job["width"], job["height"], job["frames"]) == (96, 64, 12)
+    status, body, headers = get(f"{app.url}/api/jobs/{job['id']}/result.mp4")
+    assert status == 200 and headers["content-type"] == "video/mp4"
+    assert headers["content-disposition"] == 'attachment; filename="Film_1950_colorized.mp4"'
+    result = tmp_path / "result.mp4"
+    result.write_bytes(body)
+    colorized = np.stack(list(video.read_frames(result)))
+    assert colorized.shape == (12, 64, 96, 3)
+    assert min(mean_chroma(frame) for frame in colorized) > MIN_CHROMA
+    assert get(f"{app.url}/api/jobs/{job['id']}/result.png")[0] == 404
+    status, body, _ = get(f"{app.url}/api/jobs/{job['id']}/after.jpg")
+    assert Image.open(io.BytesIO(body)).size == (96, 64)
+
+    job, _ = colorize_upload(app.url, b"\x00\x01 not a film" * 100, "reel.mkv")
+    assert job["state"] == "failed"
+    assert job["message"].startswith("reel.mkv: not a readable video"), job["message"]
+    assert str(app.tmp) not in job["message"]  # never the upload's path on the server
 
 
 def test_the_help_warns_about_binding_beyond_localhost():
@@ -397,7 +432,8 @@ def test_twenty_concurrent_uploads_twice_all_come_back_right_and_it_stops_clean(
         _, body, _ = get(f"{app.url}/api/info")
         done = 1 + LOAD_ROUNDS * len(uploads)
         assert json.loads(body)["jobs"] == {"queued": 0, "running": 0, "done": done, "failed": 0}
-        print(f"\n{LOAD_ROUNDS} x 20 concurrent uploads in {', '.join(f'{s:.1f}' for s in seconds)} "
+        rounds = ", ".join(f"{s:.1f}" for s in seconds)
+        print(f"\n{LOAD_ROUNDS} x 20 concurrent uploads in {rounds} "
               f"s; RSS {' -> '.join(f'{r:.0f}' for r in rss)} MB, peak {rss_peak[0]:.0f} MB")
         assert rss_peak[0] - rss[0] < MAX_RSS_GROWTH_MB
         assert rss[-1] - rss[1] < MAX_RSS_GROWTH_PER_ROUND_MB * (LOAD_ROUNDS - 1)  # no leak

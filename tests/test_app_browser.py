@@ -145,7 +145,9 @@ def test_a_dropped_non_image_and_an_oversized_file_get_clear_messages(page, app,
 
     notes = page.locator(".card", has_text="notes.txt")
     assert notes.get_attribute("data-state") == "failed"
-    assert notes.locator(".status").text_content() == "notes.txt: not an image (unrecognised content)"
+    assert notes.locator(".status").text_content() == (
+        "notes.txt: not an image (unrecognised content)"
+    )
     scan = page.locator(".card", has_text="scan.tif")
     assert scan.get_attribute("data-state") == "failed"
     assert scan.locator(".status").text_content() == (
@@ -154,3 +156,35 @@ def test_a_dropped_non_image_and_an_oversized_file_get_clear_messages(page, app,
     )
     assert not page.locator(".card .compare:visible").count()
     assert not page.locator(".card a.download:visible").count()
+
+
+def test_a_video_plays_back_colorized_in_the_page(page, app, tmp_path):
+    pytest.importorskip("av", reason="the video extra is not installed")
+    pytest.importorskip("cv2", reason="the video extra is not installed")
+    from test_video import write_clip
+
+    from colorize_tf.app.server import download_name
+
+    gray = np.asarray(Image.open(photo_path("chelsea.png")).convert("L"))[:200, :300]
+    frames = np.stack([gray[:, 4 * t : 4 * t + 240] for t in range(10)])  # a pan, (10, 200, 240)
+    clip = tmp_path / "cat_1950.mp4"
+    write_clip(clip, np.repeat(frames[..., np.newaxis], 3, axis=-1))
+    page.set_input_files("#files", str(clip))
+    wait_until_finished(page, 1)
+    card = page.locator(".card", has_text=clip.name)
+    assert card.get_attribute("data-state") == "done", card.text_content()
+    assert card.locator(".status").text_content().startswith("done: 240 × 200 px, 10 frames")
+    # The MP4 the server wrote plays in the browser: its metadata loads, at the input's size.
+    size = card.locator("video.film").evaluate(
+        """v => new Promise(done => {
+            const report = () =>
+                done(v.error ? `error ${v.error.code}` : [v.videoWidth, v.videoHeight]);
+            if (v.readyState >= 1 || v.error) report();
+            v.addEventListener("loadedmetadata", report);
+            v.addEventListener("error", report);
+        })"""
+    )
+    assert size == [240, 200]
+    with page.expect_download() as download:
+        card.locator("a.download").click()
+    assert download.value.suggested_filename == download_name(clip.name, "mp4")

@@ -6,7 +6,9 @@ exit)::
 
     WORKDIR/uploads/<job id>             the uploaded bytes, deleted once decoded
     WORKDIR/results/<job id>/result.png  the full-resolution result (the download)
-    WORKDIR/results/<job id>/before.jpg  the input as decoded (EXIF applied), shrunk for display
+    WORKDIR/results/<job id>/result.mp4  ... for a video (``colorize_tf.video``)
+    WORKDIR/results/<job id>/before.jpg  the input as decoded (EXIF applied), shrunk for display;
+                                         a video's first frame
     WORKDIR/results/<job id>/after.jpg   the result shrunk the same way
 
 Job ids are random hex; an upload's own name is kept only as text for the page and never
@@ -30,8 +32,10 @@ from pathlib import Path
 import numpy as np
 
 from colorize_tf.colorize import DEFAULT_MAX_PIXELS, SkipImage, display_rgb, read_image, write_image
+from colorize_tf.video import VideoError, is_video_name
 
-RESULT_FILES = ("result.png", "before.jpg", "after.jpg")
+RESULT_FILES = {"photo": ("result.png", "before.jpg", "after.jpg"),
+                "video": ("result.mp4", "before.jpg", "after.jpg")}
 PREVIEW_SIDE = 1600  # longest side of the page's before/after images; the download is full size
 PREVIEW_QUALITY = 90
 DEFAULT_MAX_QUEUED = 64  # waiting jobs; more uploads are refused until some are done
@@ -48,11 +52,13 @@ class Job:
 
     id: str
     name: str  # the upload's file name, for display only
+    kind: str = "photo"  # photo | video, by the name's extension as in the colorize command
     state: str = "queued"  # queued | running | done | failed
     stage: str = ""  # while running: decoding | colorizing | saving
     message: str = ""  # why it failed
     width: int = 0
     height: int = 0
+    frames: int = 0  # a video's
     created: float = field(default_factory=time.monotonic)
     started: float | None = None
     finished: float | None = None
@@ -60,8 +66,9 @@ class Job:
     def as_dict(self, position: int) -> dict:
         now = time.monotonic()
         return {
-            "id": self.id, "name": self.name, "state": self.state, "stage": self.stage,
-            "message": self.message, "width": self.width, "height": self.height,
+            "id": self.id, "name": self.name, "kind": self.kind, "state": self.state,
+            "stage": self.stage, "message": self.message, "width": self.width,
+            "height": self.height, "frames": self.frames,
             "position": position,  # 1: next to run; 0: running or finished
             "waited_s": round((self.started or now) - self.created, 2),
             "seconds": round((self.finished or now) - self.started, 2) if self.started else 0.0,
@@ -81,12 +88,15 @@ class JobQueue:
         keep_done: finished jobs whose files are kept; the oldest beyond are deleted.
         serialize_model: call ``colorize`` from one worker at a time (a TFLite interpreter is
             not thread-safe), while decoding and saving still overlap.
+        video_predictor: makes the ``video.Predictor`` for video uploads, called once, at the
+            first video; None: videos are refused.
     """
 
     def __init__(self, colorize: Callable[[np.ndarray], np.ndarray], workdir: str | os.PathLike,
                  *, workers: int = 1, max_pixels: int = DEFAULT_MAX_PIXELS,
                  max_queued: int = DEFAULT_MAX_QUEUED, keep_done: int = DEFAULT_KEEP_DONE,
-                 serialize_model: bool = False):
+                 serialize_model: bool = False,
+                 video_predictor: Callable[[], object] | None = None):
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self._colorize, self.max_pixels = colorize, max_pixels
@@ -101,6 +111,8 @@ class JobQueue:
         self._finished: collections.deque[str] = collections.deque()
         self._lock = threading.Condition()
         self._model_lock = threading.Lock() if serialize_model else None
+        self._video_predictor, self._predictor_lock = video_predictor, threading.Lock()
+        self._predictor = None  # made at the first video
         self._closing = False
         self._threads = [
             threading.Thread(target=self._work, name=f"colorize-worker-{i}", daemon=True)
@@ -126,7 +138,8 @@ class JobQueue:
                 upload.unlink(missing_ok=True)
                 raise QueueFull(f"{name}: the queue is full ({self.max_queued} photos waiting); "
                                 "try again when some are done")
-            job = Job(id=upload.name, name=name)
+            job = Job(id=upload.name, name=name,
+                      kind="video" if is_video_name(name) else "photo")
             self._jobs[job.id] = job
             self._waiting.append(job.id)
             self._lock.notify()
@@ -145,7 +158,7 @@ class JobQueue:
         """One of ``RESULT_FILES`` of a finished job, or None."""
         with self._lock:
             job = self._jobs.get(job_id)
-            if job is None or job.state != "done" or kind not in RESULT_FILES:
+            if job is None or job.state != "done" or kind not in RESULT_FILES[job.kind]:
                 return None
             return self.results / job.id / kind
 
@@ -183,13 +196,18 @@ class JobQueue:
                 job = self._jobs[self._waiting.popleft()]
                 job.state, job.stage, job.started = "running", "decoding", time.monotonic()
             try:
-                self._run(job)
+                self._run_video(job) if job.kind == "video" else self._run(job)
                 state, message = "done", ""
             except SkipImage as e:
                 state, message = "failed", f"{job.name}: {e}"
+            except VideoError as e:  # its message names the upload's random path: not shown
+                state, message = "failed", f"{job.name}: {e.reason}"
+            except ImportError as e:  # a video without the [video] extra
+                state, message = "failed", f"{job.name}: {e}"
             except Exception as e:  # one bad photo must not stop the worker
                 traceback.print_exc(file=sys.stderr)
-                state, message = "failed", f"{job.name}: colorization failed ({type(e).__name__}: {e})"
+                reason = f"colorization failed ({type(e).__name__}: {e})"
+                state, message = "failed", f"{job.name}: {reason}"
             finally:
                 (self.uploads / job.id).unlink(missing_ok=True)
             with self._lock:
@@ -222,12 +240,46 @@ class JobQueue:
         _write_preview(folder / "before.jpg", display_rgb(image))
         _write_preview(folder / "after.jpg", rgb)
 
+    def _run_video(self, job: Job) -> None:
+        from colorize_tf import video
+
+        if self._video_predictor is None:
+            raise SkipImage("videos are not enabled in this app")
+        upload, folder = self.uploads / job.id, self.results / job.id
+        info = video.probe(upload, self.max_pixels)  # VideoError: not a video, odd size, ...
+        job.width, job.height, job.frames = info.width, info.height, info.frames
+        with self._predictor_lock:
+            if self._predictor is None:
+                self._predictor = self._video_predictor()
+        job.stage = "colorizing"
+        folder.mkdir()
+        if self._model_lock is None:
+            video.colorize_video(upload, folder / "result.mp4", self._predictor,
+                                 max_pixels=self.max_pixels, verbose=False)
+        else:
+            with self._model_lock:
+                video.colorize_video(upload, folder / "result.mp4", self._predictor,
+                                     max_pixels=self.max_pixels, verbose=False)
+        job.stage = "saving"
+        _write_preview(folder / "before.jpg", _first_frame(upload))
+        _write_preview(folder / "after.jpg", _first_frame(folder / "result.mp4"))
+
     def _forget_old(self) -> None:
         """Delete the files of finished jobs beyond ``keep_done`` (lock held)."""
         while len(self._finished) > self.keep_done:
             job_id = self._finished.popleft()
             del self._jobs[job_id]
             shutil.rmtree(self.results / job_id, ignore_errors=True)
+
+
+def _first_frame(path: Path) -> np.ndarray:
+    from colorize_tf import video
+
+    frames = video.read_frames(path)
+    try:
+        return next(frames)
+    finally:
+        frames.close()
 
 
 def _write_preview(path: Path, rgb: np.ndarray) -> None:

@@ -7,7 +7,8 @@ A small ASGI app (Starlette, served by Uvicorn) with one static page. The page u
 photo's bytes to ``POST /api/jobs``, polls ``GET /api/jobs/{id}`` for its place in the queue and
 its stage, then shows ``before.jpg`` / ``after.jpg`` under a slider and links ``result.png``, the
 full-resolution result. Photos go through the same reader and serving path as the
-``colorize`` command (EXIF orientation, pixel limit, same-size output).
+``colorize`` command (EXIF orientation, pixel limit, same-size output); videos, told apart by
+their extension as there, through ``colorize_tf.video``, and come back as ``result.mp4``.
 """
 
 from __future__ import annotations
@@ -51,18 +52,19 @@ def display_name(raw: str | None) -> str:
     return name[:100] or "upload"
 
 
-def download_name(name: str) -> str:
-    """ASCII file name offered for the result: ``STEM_colorized.png``."""
+def download_name(name: str, extension: str = "png") -> str:
+    """ASCII file name offered for the result: ``STEM_colorized.png`` (or ``.mp4``)."""
     stem = name.rsplit(".", 1)[0] if "." in name else name
     stem = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_")[:80] or "photo"
-    return f"{stem}_colorized.png"
+    return f"{stem}_colorized.{extension}"
 
 
 def upload_too_large(name: str, size: int | None, limit: int) -> str:
     """The message for an upload over the byte limit (the page builds the same one); ``size``
     None: cut off unread at ``DRAIN_FACTOR`` times the limit."""
     size_text = "over" if size is None else f"{size / 1e6:.1f} MB exceeds"
-    return f"{name}: too large to upload: {size_text} the {limit / 1e6:g} MB limit (--max-upload-mb)"
+    return (f"{name}: too large to upload: {size_text} the {limit / 1e6:g} MB limit "
+            "(--max-upload-mb)")
 
 
 def build_app(queue: JobQueue, info: dict, max_upload_bytes: int):
@@ -128,10 +130,10 @@ def build_app(queue: JobQueue, info: dict, max_upload_bytes: int):
         if path is None or not path.is_file():
             return error(404, "no such file")
         headers = dict(SECURITY_HEADERS)
-        if kind == "result.png":
-            name = download_name(queue.status(job_id)["name"])
+        if kind.startswith("result."):
+            name = download_name(queue.status(job_id)["name"], kind.rsplit(".", 1)[1])
             headers["Content-Disposition"] = f'attachment; filename="{name}"'
-        media = "image/png" if kind.endswith(".png") else "image/jpeg"
+        media = {"png": "image/png", "jpg": "image/jpeg", "mp4": "video/mp4"}[kind.rsplit(".")[1]]
         return FileResponse(path, media_type=media, headers=headers)
 
     routes = [
@@ -188,7 +190,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
-        help=f"refuse larger images, as the colorize command does (default: {DEFAULT_MAX_PIXELS:,})",
+        help="refuse larger images, as the colorize command does "
+        f"(default: {DEFAULT_MAX_PIXELS:,})",
     )
     parser.add_argument(
         "--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_MB,
@@ -200,7 +203,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--keep", type=int, default=DEFAULT_KEEP_DONE,
-        help=f"finished photos kept for viewing; older ones are deleted (default: {DEFAULT_KEEP_DONE})",
+        help="finished photos kept for viewing; older ones are deleted "
+        f"(default: {DEFAULT_KEEP_DONE})",
     )
     args = parser.parse_args(argv)
     for flag in ("workers", "max_pixels", "max_queued", "keep"):
@@ -267,6 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(args: argparse.Namespace, sock: socket.socket, tmp: str) -> int:
     import uvicorn
 
+    from colorize_tf import video
+
     try:
         colorizer = _load(args)
     except (FileNotFoundError, ValueError, ImportError) as e:
@@ -280,6 +286,8 @@ def _serve(args: argparse.Namespace, sock: socket.socket, tmp: str) -> int:
         colorizer, os.path.join(tmp, "jobs"), workers=args.workers,
         max_pixels=args.max_pixels, max_queued=args.max_queued, keep_done=args.keep,
         serialize_model=colorizer.form == "tflite",
+        video_predictor=lambda: video.load_predictor(args.model, colorizer, args.size,
+                                                     args.threads),
     )  # fmt: skip
     app = build_app(queue, info, int(args.max_upload_mb * 1e6))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))

@@ -53,10 +53,20 @@ function showResult(card, job) {
   after.src = `${base}/after.jpg`;
   compare.hidden = false;
   const link = $(".download", card);
-  link.href = `${base}/result.png`;
-  link.textContent = `Download full resolution (PNG, ${job.width} × ${job.height})`;
+  const size = `${job.width} × ${job.height}`;
+  if (job.kind === "video") {  // the slider shows the first frame; the player, the whole film
+    const film = $(".film", card);
+    film.src = `${base}/result.mp4`;
+    film.hidden = false;
+    link.href = film.src;
+    link.textContent = `Download the colorized video (MP4, ${size}, ${job.frames} frames)`;
+  } else {
+    link.href = `${base}/result.png`;
+    link.textContent = `Download full resolution (PNG, ${size})`;
+  }
   link.hidden = false;
-  finish(card, "done", `done: ${job.width} × ${job.height} px in ${job.seconds.toFixed(1)} s`);
+  const frames = job.kind === "video" ? `, ${job.frames} frames` : "";
+  finish(card, "done", `done: ${size} px${frames} in ${job.seconds.toFixed(1)} s`);
 }
 
 async function poll(card, id) {
@@ -73,7 +83,7 @@ async function poll(card, id) {
   if (job.state === "failed") return finish(card, "failed", job.message);
   $(".status", card).textContent = job.state === "queued"
     ? `waiting: ${job.position === 1 ? "next" : `number ${job.position} in the queue`}`
-    : `${job.stage}… ${job.seconds.toFixed(1)} s`;
+    : `${job.stage}${job.frames ? ` ${job.frames} frames` : ""}… ${job.seconds.toFixed(1)} s`;
   setTimeout(() => poll(card, id), POLL_MS);
 }
 
