@@ -5,9 +5,10 @@
         --out colorized/ --format png --compare
 
 Inputs are files, folders (searched recursively) and globs (``**`` included). ``--model`` is a
-generator ``.keras`` file, an exported SavedModel directory or a ``.tflite`` file of either
-contract (see ``export.py``); without it the quickstart run's ``runs/quickstart/generator.keras``
-is used. Every output has the size of its input, EXIF orientation applied.
+generator ``.keras`` file, a preset folder, a JAX weights folder, an exported SavedModel
+directory or a ``.tflite`` file of either contract (see ``export.py``); without it the model
+shipped inside the package is used. The network is fed at the size it was trained at unless
+``--size`` says otherwise. Every output has the size of its input, EXIF orientation applied.
 
 Outputs go under ``--out`` only, as ``NAME.png`` / ``NAME.jpg`` (a folder input keeps its
 subfolders; ``--compare`` adds ``NAME_compare.*``, input and result side by side). An input is
@@ -223,52 +224,24 @@ def write_image(path: Path, rgb: np.ndarray, image_format: str, quality: int) ->
 
 
 def load_colorizer(
-    path: str | None, size: int = serving.DEFAULT_SIZE, threads: int | None = None
+    path: str | None, size: int | None = None, threads: int | None = None
 ) -> tuple[Colorize, str]:
-    """Any model format -> (colorize function, description).
+    """Any model form -> (colorize function, description); see ``inference.load_colorizer``.
 
     Args:
-        path: generator ``.keras``, SavedModel directory or ``.tflite``; None: the quickstart
-            run's generator.
-        size: network input size for a ``.keras`` generator (the others carry their own).
+        path: generator ``.keras``, preset folder or name, JAX weights folder, SavedModel
+            folder or ``.tflite``; None: the preset shipped in the package.
+        size: network input size for the Keras-based forms (None: the model's own).
         threads: TFLite interpreter threads (None: one per CPU core).
 
     Raises:
-        FileNotFoundError: no model there (the message says how to get one).
-        ValueError: a file that is not one of the three formats.
+        FileNotFoundError: no model there.
+        ValueError: not one of the forms.
     """
-    if path is None:
-        from colorize_tf.export import default_model_path
+    from colorize_tf.inference import load_colorizer as load
 
-        path = default_model_path()
-        if not os.path.isfile(path):
-            raise FileNotFoundError(
-                f"no --model given and no quickstart model at {path}; train one with "
-                "`python -m colorize_tf.train` (writes it there), or pass --model PATH "
-                "(.keras, SavedModel folder or .tflite)"
-            )
-    if os.path.isdir(path):
-        if not os.path.isfile(os.path.join(path, "saved_model.pb")):
-            raise ValueError(f"{path} is a folder but not a SavedModel (no saved_model.pb)")
-        signature = tf.saved_model.load(path).signatures["serving_default"]
-
-        def run_savedmodel(image: np.ndarray) -> np.ndarray:
-            return signature(image=tf.constant(image))["rgb"].numpy()
-
-        return run_savedmodel, f"SavedModel {path}"
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no model at {path}")
-    if path.endswith(".tflite"):
-        # LiteRT's own default may use a single thread; TF uses every core for the rest.
-        predictor = serving.TFLitePredictAB(path, num_threads=threads or os.cpu_count())
-        description = f"TFLite {path} ({predictor.contract}, {predictor.size}x{predictor.size})"
-        return lambda image: serving.colorize_image(predictor, image, predictor.size), description
-    if path.endswith(".keras"):
-        from colorize_tf.export import load_generator
-
-        generator = load_generator(path)
-        return lambda image: serving.colorize_image(generator, image, size), f"Keras {path}"
-    raise ValueError(f"unknown model format: {path} (expected .keras, .tflite or a SavedModel)")
+    colorizer = load(path, size=size, threads=threads)
+    return colorizer, colorizer.description
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -366,8 +339,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", required=True, help="output folder (created if needed)")
     parser.add_argument(
         "--model",
-        help="generator .keras, SavedModel folder or .tflite (default: "
-        "runs/quickstart/generator.keras, the last quickstart run's)",
+        help="generator .keras, preset folder, JAX weights folder, SavedModel folder or "
+        ".tflite (default: the model shipped in the package)",
     )
     parser.add_argument(
         "--format",
@@ -385,7 +358,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"skip larger images (default: {DEFAULT_MAX_PIXELS:,})",
     )
     parser.add_argument(
-        "--size", type=int, default=serving.DEFAULT_SIZE, help="network input size (.keras only)"
+        "--size", type=int, default=None,
+        help="network input size for Keras-based models (default: the size it was trained at)",
     )
     parser.add_argument(
         "--threads", type=int, default=None, help="TFLite interpreter threads (default: cores)"

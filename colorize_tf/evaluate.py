@@ -171,8 +171,13 @@ def _figure(path: Path, rows: list[dict], samples) -> None:
 
 def evaluate(model: str | None, data_source: str, out: Path, *, split: str = "val", size: int = 256,
              limit: int = 0, batch_size: int = 8, full_res: bool = False, val_fraction: float = 0.1,
-             max_pixels: int | None = None, verbose: bool = True) -> dict:
+             max_pixels: int | None = None, verbose: bool = True,
+             model_size: int | None = None) -> dict:
     """Run the protocol and write the report; returns the summary (see ``write_report``).
+
+    ``size`` is the protocol's crop (256, as papers report); the serving path then resizes
+    each crop's L to the network's input, ``model_size`` (None: the size the model was
+    trained at), exactly as ``colorize`` does for a photo.
 
     Raises:
         FileNotFoundError: no model (the message says how to get one) or no data there.
@@ -183,7 +188,7 @@ def evaluate(model: str | None, data_source: str, out: Path, *, split: str = "va
     from colorize_tf import colorize as colorize_cli
     from colorize_tf import data, sources
 
-    colorize, description = colorize_cli.load_colorizer(model, size=size)
+    colorize, description = colorize_cli.load_colorizer(model, size=model_size)
     max_pixels = max_pixels or data.DEFAULT_MAX_PIXELS
     dataset = data.build_eval_rgb_dataset(data_source, split=split, batch_size=batch_size,
                                           crop_size=size, val_fraction=val_fraction,
@@ -214,13 +219,15 @@ def evaluate(model: str | None, data_source: str, out: Path, *, split: str = "va
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m colorize_tf.evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=None,
-                        help="a generator .keras, a SavedModel folder or a .tflite "
-                             "(default: runs/quickstart/generator.keras, what `python -m colorize_tf.train` writes)")
+                        help="a generator .keras, preset folder, JAX weights folder, SavedModel folder "
+                             "or .tflite (default: the model shipped in the package)")
     parser.add_argument("--data", default="samples", help="any source colorize_tf.data reads (default: samples)")
     parser.add_argument("--split", default="val", choices=("train", "val", "all"))
     parser.add_argument("--out", required=True, help="report folder")
     parser.add_argument("--limit", type=int, default=0, help="score at most N images (0: all)")
-    parser.add_argument("--size", type=int, default=256, help="crop size of the protocol")
+    parser.add_argument("--size", type=int, default=256, help="crop size of the protocol (default: 256)")
+    parser.add_argument("--model-size", type=int, default=None,
+                        help="network input size (default: the size the model was trained at)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--full-res", action="store_true", help="also score full-resolution outputs")
     parser.add_argument("--val-fraction", type=float, default=0.1,
@@ -229,7 +236,7 @@ def main(argv=None) -> int:
     try:
         summary = evaluate(args.model, args.data, Path(args.out), split=args.split, size=args.size,
                            limit=args.limit, batch_size=args.batch_size, full_res=args.full_res,
-                           val_fraction=args.val_fraction)
+                           val_fraction=args.val_fraction, model_size=args.model_size)
     except (FileNotFoundError, ValueError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -120,7 +120,7 @@ def export(
     formats: Sequence[str] = FORMATS,
     contracts: Sequence[str] = CONTRACTS,
     precisions: Sequence[str] = PRECISIONS,
-    size: int = serving.DEFAULT_SIZE,
+    size: int | None = None,
     calibration: str = "samples",
     calibration_count: int = DEFAULT_CALIBRATION_IMAGES,
     calibration_percentile: float = CALIBRATION_PERCENTILE,
@@ -139,6 +139,7 @@ def export(
     check_choices(formats, FORMATS, "format")
     check_choices(contracts, CONTRACTS, "contract")
     check_choices(precisions, PRECISIONS, "precision")
+    size = serving.model_size(generator, size)  # the size it was trained at, unless given
     if size < 32 or size % 32:
         raise ValueError(f"size must be a positive multiple of 32, got {size}")
     out = Path(out_dir)
@@ -235,10 +236,10 @@ def export(
 
 
 def default_model_path() -> str:
-    """Where the quickstart run leaves its generator: ``runs/quickstart/generator.keras``."""
-    from colorize_tf.train import GENERATOR_FILE  # the one place the file name is defined
+    """The model exported without ``--model``: the preset shipped in the package."""
+    from colorize_tf.inference import default_model
 
-    return os.path.join("runs", "quickstart", GENERATOR_FILE)
+    return default_model()
 
 
 def load_generator(path: str | Path) -> keras.Model:
@@ -270,8 +271,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--model",
-        help="generator .keras file (default: the quickstart run's, "
-        "runs/quickstart/generator.keras)",
+        help="generator .keras file, preset folder or JAX weights folder (default: the model "
+        "shipped in the package)",
     )
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument(
@@ -295,8 +296,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--size",
         type=int,
-        default=serving.DEFAULT_SIZE,
-        help="network input size, a multiple of 32 (default: 256)",
+        default=None,
+        help="network input size, a multiple of 32 (default: the size the model was trained at)",
     )
     parser.add_argument(
         "--calibration",
@@ -331,13 +332,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    from colorize_tf import inference
+
     model_path = args.model or default_model_path()
-    if not os.path.isfile(model_path):
-        hint = "" if args.model else " (train one first: python -m colorize_tf.train)"
-        print(f"error: no generator at {model_path}{hint}", file=sys.stderr)
-        return 2
     try:
-        generator = load_generator(model_path)
+        generator = inference.load_generator(model_path)
         export(
             generator, args.out, formats=args.formats, contracts=args.contracts,
             precisions=args.precisions, size=args.size, calibration=args.calibration,

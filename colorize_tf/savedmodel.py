@@ -61,17 +61,17 @@ def write_archive(generator: keras.Model, path: str, endpoints: dict[str, tuple]
 
 
 def export_savedmodel(
-    generator: keras.Model, path: str | Path, size: int = serving.DEFAULT_SIZE, xla: bool = True
+    generator: keras.Model, path: str | Path, size: int | None = None, xla: bool = True
 ) -> None:
     """Write the serving SavedModel (signatures in the module docstring) to ``path``.
 
     Args:
         generator: normalized L -> normalized ab.
         path: the SavedModel directory to create.
-        size: the network's square input size.
+        size: the network's square input size (None: the generator's own, ``serving.model_size``).
         xla: XLA kernels for the full-resolution pixel math (False for runtimes without XLA).
     """
-    fns = endpoint_functions(generator, size, xla)
+    fns = endpoint_functions(generator, serving.model_size(generator, size), xla)
     write_archive(
         generator,
         str(path),

@@ -4,7 +4,8 @@ Used by the SavedModel (``savedmodel.py``), the CLI (``colorize.py``) and evalua
 
 1. L of every input pixel, at full resolution (gray, gray + alpha, RGB or RGBA; alpha is
    composited over white, as ``image_ops.decode_image`` does for training).
-2. That L resized to the model's square input (``size``, 256 by default), as normalized L.
+2. That L resized to the model's square input (``size``: by default the size the generator
+   was trained at, which it records as ``input_size``; 256 for one that records none).
 3. The network predicts normalized ab at ``size`` x ``size``.
 4. ab is upsampled bilinearly to the full size and joined to the full-resolution L of step 1,
    then converted to RGB and rounded to uint8.
@@ -35,7 +36,7 @@ import tensorflow as tf
 
 from colorize_tf import color
 
-DEFAULT_SIZE = 256  # the training crop size: the network's input during training
+DEFAULT_SIZE = 256  # the input size of a generator that does not record its own
 MIN_SIDE = 8  # below this a side holds no structure to colorize (often a broken decode)
 # Pixels per XLA chunk: big enough that per-chunk overhead vanishes (< 2% on 12 MP), small
 # enough that a chunk's temporaries stay in cache and that tiny images pad little.
@@ -43,6 +44,20 @@ CHUNK_PIXELS = 1 << 16
 NETWORK_SCOPE = "network"  # name scope of the network's ops inside the serving graph
 
 PredictAB = Callable[[tf.Tensor], tf.Tensor]  # l_norm (B, S, S, 1) -> ab_norm (B, S, S, 2)
+
+
+# --- the network's input size ----------------------------------------------------------------
+
+
+def model_size(model, size: int | None = None) -> int:
+    """The square size to feed ``model``: ``size`` when given, else the size the model records
+    (a generator's ``input_size``: the crop size it was trained at; a TFLite file's input
+    shape), else ``DEFAULT_SIZE``. Objects seen at another scale than in training get other
+    colors, so the model's own size is the default everywhere."""
+    if size is not None:
+        return int(size)
+    recorded = getattr(model, "input_size", None) or getattr(model, "size", None)
+    return int(recorded) if recorded else DEFAULT_SIZE
 
 
 # --- checks ----------------------------------------------------------------------------------
@@ -288,7 +303,7 @@ class Colorizer(tf.Module):
 
     Args:
         generator: normalized L (B, size, size, 1) -> normalized ab (B, size, size, 2).
-        size: the network's square input size.
+        size: the network's square input size (None: the generator's own, ``model_size``).
         xla: see ``colorize_batch``.
 
     Methods (all ``tf.function``s with fixed signatures, so one trace serves every size):
@@ -297,8 +312,9 @@ class Colorizer(tf.Module):
         ``predict_ab(l_norm)``: float32 (B, size, size, 1) -> float32 (B, size, size, 2).
     """
 
-    def __init__(self, generator: keras.Model, size: int = DEFAULT_SIZE, xla: bool = True):
+    def __init__(self, generator: keras.Model, size: int | None = None, xla: bool = True):
         super().__init__(name="colorizer")
+        size = model_size(generator, size)
         if size < 32 or size % 32:
             raise ValueError(
                 f"size must be a positive multiple of 32 (the U-Net stride), got {size}"
@@ -335,8 +351,9 @@ class Colorizer(tf.Module):
 _colorizers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def colorizer_for(generator: keras.Model, size: int = DEFAULT_SIZE) -> Colorizer:
-    """The cached ``Colorizer`` of ``generator`` at ``size``."""
+def colorizer_for(generator: keras.Model, size: int | None = None) -> Colorizer:
+    """The cached ``Colorizer`` of ``generator`` at ``size`` (None: its own)."""
+    size = model_size(generator, size)
     per_size = _colorizers.setdefault(generator, {})
     if size not in per_size:
         per_size[size] = Colorizer(generator, size)
@@ -344,7 +361,7 @@ def colorizer_for(generator: keras.Model, size: int = DEFAULT_SIZE) -> Colorizer
 
 
 def colorize_image(
-    model: keras.Model | PredictAB, image: np.ndarray, size: int = DEFAULT_SIZE
+    model: keras.Model | PredictAB, image: np.ndarray, size: int | None = None
 ) -> np.ndarray:
     """Colorize one image of any size.
 
@@ -352,7 +369,7 @@ def colorize_image(
         model: a generator (``keras.Model``, run through a cached ``Colorizer`` graph) or any
             ``PredictAB`` callable, run eagerly (e.g. a TFLite interpreter wrapper).
         image: uint8 (H, W) or (H, W, C): gray, gray + alpha, RGB or RGBA; H, W >= MIN_SIDE.
-        size: the network's square input size.
+        size: the network's square input size (None: the model's own, ``model_size``).
 
     Returns:
         uint8 (H, W, 3) RGB, same H and W as the input.
@@ -366,7 +383,7 @@ def colorize_image(
         image = image[..., np.newaxis]
     if isinstance(model, keras.Model):
         return colorizer_for(model, size).colorize(tf.constant(image)).numpy()
-    return _colorize_eager(image[np.newaxis], model, size)[0].numpy()
+    return _colorize_eager(image[np.newaxis], model, model_size(model, size))[0].numpy()
 
 
 @tf.function(reduce_retracing=True, autograph=False)

@@ -126,7 +126,7 @@ def check_choices(values: Sequence[str], allowed: Sequence[str], what: str) -> N
 def convert_tflite_files(
     generator: keras.Model,
     files: Sequence[tuple[str, str]],
-    size: int = serving.DEFAULT_SIZE,
+    size: int | None = None,
     calibration: Sequence[np.ndarray] | None = None,
     percentile: float = CALIBRATION_PERCENTILE,
 ) -> Iterator[tuple[str, str, bytes]]:
@@ -139,7 +139,7 @@ def convert_tflite_files(
         generator: normalized L -> normalized ab.
         files: (contract, precision) pairs; contracts ``"colorize_rgb"`` / ``"predict_ab"``
             (see the module docstring), precisions ``"fp32"`` / ``"fp16"`` / ``"int8"``.
-        size: the square input size S.
+        size: the square input size S (None: the generator's own, ``serving.model_size``).
         calibration: uint8 RGB (1, S, S, 3) photos, required for int8.
         percentile: int8 activation ranges, see ``clip_calibration`` (100: plain min/max).
 
@@ -153,7 +153,7 @@ def convert_tflite_files(
     if not 50.0 < percentile <= 100.0:
         raise ValueError(f"percentile must be in (50, 100], got {percentile}")
     contracts = sorted({c for c, _ in files})
-    fns = endpoint_functions(generator, size, xla=False)
+    fns = endpoint_functions(generator, serving.model_size(generator, size), xla=False)
     with tempfile.TemporaryDirectory() as saved_model:
         write_archive(generator, saved_model, {c: fns[f"{c}_fixed"] for c in contracts})
         float_models: dict[str, bytes] = {}
@@ -293,7 +293,7 @@ def convert_tflite(
     generator: keras.Model,
     contract: str,
     precision: str,
-    size: int = serving.DEFAULT_SIZE,
+    size: int | None = None,
     calibration: Sequence[np.ndarray] | None = None,
     percentile: float = CALIBRATION_PERCENTILE,
 ) -> bytes:

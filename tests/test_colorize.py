@@ -173,21 +173,18 @@ def test_every_model_format_colorizes_at_full_size(
     assert psnr >= min_psnr, psnr
 
 
-def test_without_a_model_it_says_how_to_get_one(photos_dir, tmp_path, capsys, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # no runs/quickstart/generator.keras here
-    code, _, stderr = run([str(photos_dir), "--out", str(tmp_path / "out")], capsys)
-    assert code == 2
-    assert "runs/quickstart/generator.keras" in stderr and "python -m colorize_tf.train" in stderr
+def test_a_missing_model_is_named(photos_dir, tmp_path, capsys):
+    code, _, stderr = run(
+        [str(photos_dir), "--out", str(tmp_path / "out"), "--model", str(tmp_path / "no.keras")],
+        capsys,
+    )
+    assert code == 2 and "no model at" in stderr and "no.keras" in stderr
 
 
-def test_default_model_is_the_quickstart_generator(
-    photos_dir, model_path, tmp_path, capsys, monkeypatch
-):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "runs" / "quickstart").mkdir(parents=True)
-    os.symlink(model_path, tmp_path / "runs" / "quickstart" / "generator.keras")
+def test_default_model_is_the_shipped_preset(photos_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no run directory here: the package's own model is used
     code, stdout, _ = run([str(photos_dir / "gray.png"), "--out", "out"], capsys)
-    assert code == 0 and "1 written" in stdout
+    assert code == 0 and "1 written" in stdout and "preset" in stdout
     assert (tmp_path / "out" / "gray.png").is_file()
 
 

@@ -245,8 +245,7 @@ def test_existing_files_are_never_overwritten(generator, exported, capsys):
 
 
 def test_cli_rejects_unknown_choices_and_missing_models(tmp_path, capsys, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # no runs/quickstart here
-    assert export.main(["--out", str(tmp_path / "x")]) == 2
-    assert "python -m colorize_tf.train" in capsys.readouterr().err
+    assert export.main(["--out", str(tmp_path / "x"), "--model", str(tmp_path / "no.keras")]) == 2
+    assert "no model at" in capsys.readouterr().err
     with pytest.raises(ValueError, match="precisions must be.*int4"):
         export.export(None, tmp_path / "y", precisions=("int4",))

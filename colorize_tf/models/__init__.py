@@ -32,11 +32,13 @@ if TYPE_CHECKING:
 
 def generator_spec(config: Config) -> dict[str, Any]:
     """``build_generator`` keyword arguments for ``config.model.width`` (the encoder weights
-    aside): every width scaled, at least 1. Saved beside weights files to rebuild the network."""
+    aside): every width scaled, at least 1, and the crop size it trains at (``input_size``,
+    what serving feeds it later). Saved beside weights files to rebuild the network."""
     width = config.model.width
     return {
         "encoder_filters": max(1, round(RESNET18_STEM_FILTERS * width)),
         "decoder_filters": [max(1, round(f * width)) for f in DEFAULT_DECODER_FILTERS],
+        "input_size": config.data.crop_size,
     }
 
 

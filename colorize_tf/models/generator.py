@@ -101,6 +101,9 @@ class UNetGenerator(keras.Model):
         output_channels: channels predicted (2: a and b).
         upsample_kernel_size: kernel size of the transposed convs.
         dtype: dtype policy for every layer but the head (None: the global policy).
+        input_size: the square size the network was trained at (or is meant to be served at),
+            a multiple of 32; None: unknown (serving then uses 256). Recorded in the config,
+            so ``.keras`` files and presets tell serving, evaluation and export what to feed.
         **kwargs: passed to ``keras.Model`` (e.g. ``name``).
 
     Input: ``(batch, H, W, C)`` float32, H and W multiples of 32 (C = 1: ``L / 50 - 1``).
@@ -114,8 +117,16 @@ class UNetGenerator(keras.Model):
         output_channels: int = 2,
         upsample_kernel_size: int = 4,
         dtype=None,
+        input_size: int | None = None,
         **kwargs,
     ):
+        if input_size is not None and (
+            not isinstance(input_size, int) or input_size < ENCODER_STRIDE or input_size % ENCODER_STRIDE
+        ):
+            raise ValueError(
+                f"`input_size` must be None or a positive multiple of {ENCODER_STRIDE}. "
+                f"Received: input_size={input_size!r}"
+            )
         if encoder is None:
             encoder = ResNet18Encoder(dtype=dtype)
         if not isinstance(encoder, ResNet18Encoder):
@@ -162,6 +173,7 @@ class UNetGenerator(keras.Model):
         self.decoder_filters = decoder_filters
         self.output_channels = output_channels
         self.upsample_kernel_size = upsample_kernel_size
+        self.input_size = input_size
 
     def get_config(self) -> dict:
         return {
@@ -172,6 +184,7 @@ class UNetGenerator(keras.Model):
             "decoder_filters": list(self.decoder_filters),
             "output_channels": self.output_channels,
             "upsample_kernel_size": self.upsample_kernel_size,
+            "input_size": self.input_size,
         }
 
     @classmethod
@@ -191,6 +204,7 @@ def build_generator(
     upsample_kernel_size: int = 4,
     encoder_weights: str = "none",
     name: str = "generator",
+    input_size: int | None = None,
 ) -> UNetGenerator:
     """Build the U-Net generator and load encoder weights.
 
@@ -206,6 +220,7 @@ def build_generator(
             (a ``.weights.h5`` saved from a ``ResNet18Encoder`` or a keras-hub preset
             directory); see ``load_encoder_weights``.
         name: model name.
+        input_size: the size it is trained at, recorded for serving (see ``UNetGenerator``).
 
     Returns:
         A ``UNetGenerator``: ``(batch, S, S, input_channels)`` -> ``(batch, S, S, output_channels)``.
@@ -230,6 +245,7 @@ def build_generator(
         output_channels=output_channels,
         upsample_kernel_size=upsample_kernel_size,
         name=name,
+        input_size=input_size,
     )
     load_encoder_weights(encoder, encoder_weights)
     return generator

@@ -1,0 +1,154 @@
+"""One loader for every model form the project makes, and the colorizer it returns.
+
+    import colorize_tf
+    colorizer = colorize_tf.load_colorizer()            # the preset shipped in the package
+    rgb = colorizer(gray_uint8)                         # any size in, same size RGB out
+
+``load_colorizer(model)`` takes a generator ``.keras`` file, a preset folder (or the name of a
+shipped one), a JAX-trained weights folder (``generator.json`` + weights), an exported
+SavedModel folder or a ``.tflite`` file of either contract. Every form goes through
+``colorize_tf.serving``: L at full resolution, the network fed at its own input size (the size
+it was trained at, unless ``size`` says otherwise), ab upsampled and joined to the full L.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from colorize_tf import presets
+
+JAX_SPEC_FILE = "generator.json"  # written by ``colorize_tf.jax_train`` beside its weights
+
+
+def default_model() -> str:
+    """The model every command uses without ``--model``: the shipped preset's folder."""
+    return str(presets.preset_path(presets.DEFAULT_PRESET))
+
+
+def model_form(path: str | os.PathLike) -> str:
+    """``keras`` | ``preset`` | ``jax`` | ``savedmodel`` | ``tflite`` for an existing path.
+
+    Raises:
+        FileNotFoundError: nothing at ``path``.
+        ValueError: something there, but none of the forms (the message lists them).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no model at {path}")
+    if path.is_dir():
+        if presets.is_preset(path):
+            return "preset"
+        if (path / JAX_SPEC_FILE).is_file():
+            return "jax"
+        if (path / "saved_model.pb").is_file():
+            return "savedmodel"
+    elif path.suffix == ".keras":
+        return "keras"
+    elif path.suffix == ".tflite":
+        return "tflite"
+    raise ValueError(
+        f"{path} is not a model: expected a generator .keras file, a preset folder "
+        f"({presets.CONFIG_FILE} + {presets.WEIGHTS_FILE}), a JAX weights folder "
+        f"({JAX_SPEC_FILE}), a SavedModel folder (saved_model.pb) or a .tflite file"
+    )
+
+
+def load_generator(path: str | os.PathLike | None = None):
+    """A Keras generator (normalized L -> normalized ab, float32) from a ``.keras`` file, a
+    preset folder or name, or a JAX weights folder; None: the shipped preset."""
+    if path is None:
+        return presets.load_preset()
+    if not os.path.exists(path) and os.sep not in str(path):
+        return presets.load_preset(path)  # a shipped preset's name
+    form = model_form(path)
+    if form == "preset":
+        return presets.load_preset(path)
+    if form == "jax":
+        from colorize_tf.jax_train import load_generator as load_jax_weights
+
+        return load_jax_weights(path)
+    if form == "keras":
+        from colorize_tf.export import load_generator as load_keras_file
+
+        return load_keras_file(path)
+    raise ValueError(f"{path} is a {form}, not a Keras generator (export needs .keras, a preset "
+                     "or a JAX weights folder)")
+
+
+class Colorizer:
+    """A loaded model as a function: uint8 image (H, W[, C]) -> uint8 RGB (H, W, 3).
+
+    ``C`` may be 1 (gray), 2 (gray + alpha), 3 (RGB: reduced to its L first) or 4 (RGBA).
+
+    Attributes:
+        size: the square input the network is fed.
+        form: ``keras`` | ``preset`` | ``jax`` | ``savedmodel`` | ``tflite``.
+        description: what was loaded, for logs.
+        generator: the Keras generator, for the Keras-based forms (else None).
+    """
+
+    def __init__(self, run: Callable[[np.ndarray], np.ndarray], size: int | None, form: str,
+                 description: str, generator=None):
+        self._run, self.size, self.form = run, size, form
+        self.description, self.generator = description, generator
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        return self._run(np.asarray(image))
+
+    def __repr__(self) -> str:
+        return f"Colorizer({self.description})"
+
+    @classmethod
+    def from_preset(cls, name_or_path: str | None = None, size: int | None = None) -> Colorizer:
+        """The shipped preset (or another preset folder) as a colorizer."""
+        return load_colorizer(str(presets.preset_path(name_or_path)), size=size)
+
+
+def load_colorizer(model: str | os.PathLike | None = None, size: int | None = None,
+                   threads: int | None = None) -> Colorizer:
+    """Any model form -> a ``Colorizer``.
+
+    Args:
+        model: see the module docstring; None: the shipped preset.
+        size: network input size for the Keras-based forms (None: the size the model records,
+            i.e. its training crop size). SavedModel and TFLite files carry their own.
+        threads: TFLite interpreter threads (None: one per CPU core).
+
+    Raises:
+        FileNotFoundError, ValueError: no model there, or not one of the forms.
+    """
+    from colorize_tf import serving
+
+    if model is None:
+        model = default_model()
+    model = os.fspath(model)
+    if not os.path.exists(model) and os.sep not in model and model in presets.available_presets():
+        model = str(presets.preset_path(model))
+    form = model_form(model)
+    if form == "savedmodel":
+        import tensorflow as tf
+
+        signature = tf.saved_model.load(model).signatures["serving_default"]
+
+        def run_savedmodel(image: np.ndarray) -> np.ndarray:
+            serving.check_image(image)
+            return signature(image=tf.constant(image))["rgb"].numpy()
+
+        return Colorizer(run_savedmodel, None, form, f"SavedModel {model}")
+    if form == "tflite":
+        predictor = serving.TFLitePredictAB(model, num_threads=threads or os.cpu_count())
+        return Colorizer(
+            lambda image: serving.colorize_image(predictor, image, predictor.size),
+            predictor.size, form,
+            f"TFLite {model} ({predictor.contract}, {predictor.size}x{predictor.size})",
+        )
+    generator = load_generator(model)
+    size = serving.model_size(generator, size)
+    return Colorizer(
+        lambda image: serving.colorize_image(generator, image, size), size, form,
+        f"{form} {model} (input {size}x{size})", generator,
+    )

@@ -1,0 +1,222 @@
+"""Presets: a trained generator as a folder, laid out like a keras-hub preset.
+
+    colorize_tf/presets/<name>/
+        config.json        the generator's Keras config (``keras.saving.serialize_keras_object``)
+        model.weights.h5   its weights, float16 (half the bytes; cast to float32 on load)
+        metadata.json      input size, training data and licenses, recipe, CPU time, versions,
+                           validation numbers
+
+The package ships one (``DEFAULT_PRESET``): the default model of ``colorize``, ``evaluate``,
+``export`` and ``load_colorizer``, so a fresh install colorizes with no download. Backend
+neutral: only Keras and h5py, no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PRESET_DIR = Path(__file__).resolve().parent / "presets"
+DEFAULT_PRESET = "photos_unet_small"
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.weights.h5"
+METADATA_FILE = "metadata.json"
+
+
+class PresetError(ValueError):
+    """A preset name or folder that cannot be loaded; the message says which and why."""
+
+
+def available_presets() -> list[str]:
+    """Names of the presets shipped inside the package."""
+    if not PRESET_DIR.is_dir():
+        return []
+    return sorted(p.name for p in PRESET_DIR.iterdir() if is_preset(p))
+
+
+def is_preset(path: str | os.PathLike) -> bool:
+    """A folder holding ``config.json`` and ``model.weights.h5``."""
+    path = Path(path)
+    return (path / CONFIG_FILE).is_file() and (path / WEIGHTS_FILE).is_file()
+
+
+def preset_path(name_or_path: str | os.PathLike | None = None) -> Path:
+    """A shipped preset's name (None: ``DEFAULT_PRESET``) or a preset folder -> its folder."""
+    if name_or_path is None:
+        name_or_path = DEFAULT_PRESET
+    path = Path(name_or_path)
+    if is_preset(path):
+        return path
+    packaged = PRESET_DIR / str(name_or_path)
+    if is_preset(packaged):
+        return packaged
+    raise PresetError(
+        f"{str(name_or_path)!r} is neither a preset folder ({CONFIG_FILE} + {WEIGHTS_FILE}) "
+        f"nor a shipped preset {available_presets()}"
+    )
+
+
+def load_metadata(name_or_path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The preset's ``metadata.json`` ({} when it has none)."""
+    path = preset_path(name_or_path) / METADATA_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def load_preset(name_or_path: str | os.PathLike | None = None):
+    """Rebuild a preset's generator (float32, inference-ready) under any Keras backend."""
+    import keras
+
+    import colorize_tf.models  # noqa: F401  (registers the custom classes for deserializing)
+
+    folder = preset_path(name_or_path)
+    try:
+        config = json.loads((folder / CONFIG_FILE).read_text())
+        generator = keras.saving.deserialize_keras_object(config)
+    except (ValueError, TypeError, KeyError) as e:
+        raise PresetError(f"{folder / CONFIG_FILE}: not a generator config ({e})") from None
+    generator.load_weights(str(folder / WEIGHTS_FILE))  # float16 values cast into float32
+    return generator
+
+
+def float16_weights_file(weights_path: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Copy a Keras ``.weights.h5`` file with every floating array stored as float16."""
+    import h5py  # a Keras dependency
+
+    with h5py.File(weights_path, "r") as source, h5py.File(target, "w") as out:
+        out.attrs.update(source.attrs)
+
+        def copy(name: str, item) -> None:
+            if isinstance(item, h5py.Group):
+                out.require_group(name).attrs.update(item.attrs)
+                return
+            value = item[()]
+            if np.issubdtype(value.dtype, np.floating):
+                value = value.astype(np.float16)
+            out.create_dataset(name, data=value).attrs.update(item.attrs)
+
+        source.visititems(copy)
+    return Path(target)
+
+
+def save_preset(
+    generator, folder: str | os.PathLike, metadata: dict[str, Any], overwrite: bool = False
+) -> Path:
+    """Write ``generator`` as a preset folder (float16 weights) with ``metadata``.
+
+    The folder is written under a temporary name and renamed, so a half-written preset never
+    looks complete; an existing folder is kept unless ``overwrite``.
+    """
+    import keras
+
+    from colorize_tf.models import float32_copy
+
+    folder = Path(folder)
+    if folder.exists() and not overwrite:
+        raise FileExistsError(f"{folder} exists (pass overwrite=True to replace it)")
+    generator = float32_copy(generator)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    config = keras.saving.serialize_keras_object(generator)
+    (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        full = Path(tmp) / "float32.weights.h5"
+        generator.save_weights(str(full))
+        float16_weights_file(full, staging / WEIGHTS_FILE)
+    metadata = {"input_size": getattr(generator, "input_size", None), **metadata}
+    (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+    if folder.exists():
+        import shutil
+
+        shutil.rmtree(folder)
+    os.replace(staging, folder)
+    return folder
+
+
+# --- making one from a training run ------------------------------------------------------------
+
+
+def preset_from_run(run_dir: str | os.PathLike, out: str | os.PathLike, *, evaluation: str | None = None,
+                    manifest: str | None = None, extra: dict[str, Any] | None = None,
+                    overwrite: bool = False) -> Path:
+    """A training run's ``generator.keras`` -> a preset folder whose metadata records the
+    run: its resolved config, the product's phase and epoch, the validation numbers (from
+    ``summary.json``, and the ``evaluate`` report's ``metrics.json`` when given), the versions
+    it was trained with, and the training photos' manifest (copied in as ``training_photos.csv``).
+    """
+    import platform
+
+    import keras
+    import yaml
+
+    from colorize_tf.export import load_generator
+
+    run_dir, out = Path(run_dir), Path(out)
+    generator = load_generator(run_dir / "generator.keras")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    metadata: dict[str, Any] = {
+        "name": out.name,
+        "recipe": yaml.safe_load((run_dir / "config.yaml").read_text()),
+        "training": {"steps": summary.get("step"), "product": summary.get("product"),
+                     "validation_during_training": summary.get("val")},
+        "versions": {"keras": keras.__version__, "python": platform.python_version()},
+        "parameters": int(generator.count_params()),
+    }
+    try:
+        import tensorflow as tf
+
+        metadata["versions"]["tensorflow"] = tf.__version__
+    except ImportError:
+        pass
+    if evaluation:
+        metrics = json.loads((Path(evaluation) / "metrics.json").read_text())
+        metadata["evaluation"] = {k: metrics[k] for k in ("count", "mean", "median", "protocol")
+                                  if k in metrics}
+    metadata.update(extra or {})
+    folder = save_preset(generator, out, metadata, overwrite=overwrite)
+    if manifest:
+        (folder / "training_photos.csv").write_text(Path(manifest).read_text())
+        metadata["training_photos"] = "training_photos.csv"
+        (folder / METADATA_FILE).write_text(
+            json.dumps({"input_size": generator.input_size, **metadata}, indent=2) + "\n")
+    return folder
+
+
+def main(argv=None) -> int:
+    """``python -m colorize_tf.presets RUN_DIR OUT [--eval DIR] [--manifest CSV] [--set k=v]``."""
+    import argparse
+    import sys
+
+    import yaml
+
+    parser = argparse.ArgumentParser(prog="python -m colorize_tf.presets",
+                                     description="Make a preset folder from a training run.")
+    parser.add_argument("run_dir", help="a training workdir (generator.keras, config.yaml, summary.json)")
+    parser.add_argument("out", help="the preset folder to write")
+    parser.add_argument("--eval", default=None, help="an `evaluate --out` folder to record")
+    parser.add_argument("--manifest", default=None, help="CSV of the training photos and licenses")
+    parser.add_argument("--set", dest="extra", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra metadata (value read as YAML), repeatable")
+    parser.add_argument("--overwrite", action="store_true")
+    args = parser.parse_args(argv)
+    extra = {}
+    for item in args.extra:
+        key, _, value = item.partition("=")
+        extra[key] = yaml.safe_load(value)
+    try:
+        folder = preset_from_run(args.run_dir, args.out, evaluation=args.eval,
+                                 manifest=args.manifest, extra=extra, overwrite=args.overwrite)
+    except (FileNotFoundError, FileExistsError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    size = sum(p.stat().st_size for p in folder.iterdir())
+    print(f"preset written to {folder} ({size / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
