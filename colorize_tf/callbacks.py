@@ -167,3 +167,68 @@ class SampleColorizations(keras.callbacks.Callback):
             with self.writer.as_default():
                 tf.summary.image(self.tag, grid[None], step=epoch + 1)
             self.writer.flush()
+
+
+class GeneratorAverage(keras.callbacks.Callback):
+    """An exponential moving average of the generator's weights, and the best of each epoch.
+
+    After every step: ``average = decay * average + (1 - decay) * weights`` (BatchNorm moving
+    statistics included; ``decay`` 0 keeps the raw weights). At each epoch end the averaged
+    generator is scored on the validation set (``model.evaluate``, the same ``test_step`` and
+    crops as the epoch's own validation); with ``select_best`` the best one by validation PSNR
+    so far is kept in memory with its phase, epoch and metrics. ``train.py`` saves the best
+    (or, without selection, the final average) as the product. The average lives in memory:
+    a resumed run starts it again from the restored weights.
+
+    Args:
+        generator: the network being trained.
+        val_ds: the validation dataset ``fit`` validates on.
+        decay: EMA decay per step, in [0, 1).
+        phase: the phase name, recorded with the best epoch.
+        state: a dict shared across phases: ``average`` (list of arrays), ``best``.
+    """
+
+    def __init__(self, generator, val_ds, decay: float, phase: str, state: dict,
+                 select_best: bool = True):
+        super().__init__()
+        self.generator, self.val_ds, self.decay, self.phase = generator, val_ds, decay, phase
+        self.state, self.select_best = state, select_best
+
+    def on_train_begin(self, logs=None):
+        if self.state.get("average") is None:
+            self.state["average"] = [np.array(w, np.float32) for w in self.generator.get_weights()]
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.decay <= 0.0:
+            return
+        for average, weight in zip(self.state["average"], self.generator.get_weights(), strict=True):
+            average *= self.decay
+            average += (1.0 - self.decay) * weight
+
+    def _averaged(self) -> list[np.ndarray]:
+        return self.state["average"] if self.decay > 0.0 else self.generator.get_weights()
+
+    def on_epoch_end(self, epoch, logs=None):
+        raw = self.generator.get_weights()
+        averaged = self._averaged()
+        if self.decay > 0.0:
+            self.generator.set_weights(averaged)
+            results = self.model.evaluate(self.val_ds, return_dict=True, verbose=0)
+            self.generator.set_weights(raw)
+            if logs is not None:
+                logs.update({f"ema_{k}": float(v) for k, v in results.items() if not k.startswith("gray_")})
+        else:
+            results = {k[len("val_"):]: v for k, v in (logs or {}).items() if k.startswith("val_")}
+        psnr = float(results.get("psnr", float("-inf")))
+        best = self.state.get("best")
+        if self.select_best and (best is None or psnr > best["metrics"]["psnr"]):
+            self.state["best"] = {
+                "phase": self.phase, "epoch": epoch + 1, "ema": self.decay > 0.0,
+                "metrics": {k: float(v) for k, v in results.items()},
+                "weights": [np.array(w, copy=True) for w in averaged],
+            }
+
+    def product_weights(self) -> list[np.ndarray]:
+        """The weights to ship: the best epoch's (with ``select_best``), else the average."""
+        best = self.state.get("best")
+        return best["weights"] if self.select_best and best else self._averaged()

@@ -44,6 +44,7 @@ class DataConfig:
     max_pixels: int = 60_000_000  # larger images are refused with a message
     shuffle_buffer: int = 1024
     cache: bool = True  # cache decoded, resized images in memory
+    max_zoom: float = 1.25  # training crops cover 1/max_zoom .. all of the short side (scale jitter)
 
 
 @dataclass
@@ -76,6 +77,10 @@ class TrainConfig:
     )
     gan: PhaseConfig = field(default_factory=lambda: PhaseConfig(epochs=20))
     l1_weight: float = 100.0
+    d_learning_rate: float = 0.0  # the discriminator's Adam rate; 0: the GAN phase's rate
+    label_smoothing: float = 0.0  # the discriminator's real targets are 1 - this (0: the paper)
+    ema_decay: float = 0.0  # >0: keep an exponential moving average of the generator's weights
+    select_best: bool = False  # ship the epoch-end generator with the best validation PSNR
     checkpoint_every: int = 500  # steps
     sample_images: int = 6  # colorizations drawn into TensorBoard each epoch
     seed: int = 0
@@ -241,6 +246,14 @@ def validate(config: Config) -> Config:
             problems.append(f"train.{phase_name}: epochs and steps_per_epoch must be >= 0")
         if phase.learning_rate <= 0:
             problems.append(f"train.{phase_name}.learning_rate must be > 0")
+    if config.data.max_zoom < 1.0:
+        problems.append(f"data.max_zoom must be >= 1, got {config.data.max_zoom}")
+    if not 0.0 <= config.train.ema_decay < 1.0:
+        problems.append(f"train.ema_decay must be in [0, 1), got {config.train.ema_decay}")
+    if not 0.0 <= config.train.label_smoothing < 0.5:
+        problems.append(f"train.label_smoothing must be in [0, 0.5), got {config.train.label_smoothing}")
+    if config.train.d_learning_rate < 0:
+        problems.append("train.d_learning_rate must be >= 0 (0: the GAN phase's rate)")
     if config.train.checkpoint_every < 1:
         problems.append("train.checkpoint_every must be >= 1")
     if config.runtime.steps_per_execution < 1:

@@ -50,6 +50,7 @@ class ColorizationGAN(keras.Model):
         }
         self.phase = "gan"
         self.l1_weight = 100.0
+        self.label_smoothing = 0.0
 
     def call(self, l_norm, training: bool = False):
         return self.generator(l_norm, training=training)
@@ -60,10 +61,12 @@ class ColorizationGAN(keras.Model):
         d_optimizer: keras.optimizers.Optimizer | None = None,
         l1_weight: float = 100.0,
         phase: str = "gan",
+        label_smoothing: float = 0.0,
         **kwargs,
     ):
         """Set the optimizers and the phase; other kwargs (``jit_compile``,
-        ``steps_per_execution``) go to ``keras.Model.compile``."""
+        ``steps_per_execution``) go to ``keras.Model.compile``. ``label_smoothing``: see
+        ``losses.discriminator_loss`` (0: the paper's loss)."""
         if phase not in PHASES:
             raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
         if phase == "gan" and d_optimizer is None:
@@ -75,6 +78,7 @@ class ColorizationGAN(keras.Model):
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
         self.l1_weight = float(l1_weight)
+        self.label_smoothing = float(label_smoothing)
         self.phase = phase
         # Build each optimizer on its own network's variables, so neither keeps slots for the
         # other's (Keras would otherwise build `optimizer` on all trainable variables).
@@ -121,7 +125,7 @@ class ColorizationGAN(keras.Model):
                     fake_logits = self.discriminator(
                         ops.concatenate([l_norm, ops.stop_gradient(ab_fake)], -1), training=True
                     )
-                    d_parts = losses.discriminator_loss(real_logits, fake_logits)
+                    d_parts = losses.discriminator_loss(real_logits, fake_logits, self.label_smoothing)
                     d_loss = self._reduce(d_parts["total"], global_batch)
                     # Scaled inside the tape (fp16 loss scaling), or the tape never sees it.
                     d_scaled = self.d_optimizer.scale_loss(d_loss)

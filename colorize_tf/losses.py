@@ -31,9 +31,14 @@ def l1_loss(ab_pred, ab_true):
     return _per_example_mean(ops.abs(ops.cast(ab_pred, "float32") - ops.cast(ab_true, "float32")))
 
 
-def discriminator_loss(real_logits, fake_logits) -> dict:
-    """Real/fake BCE. Returns per-example ``total``, ``real``, ``fake``, each (batch,)."""
-    real = bce_with_logits(real_logits, 1.0)
+def discriminator_loss(real_logits, fake_logits, label_smoothing: float = 0.0) -> dict:
+    """Real/fake BCE. Returns per-example ``total``, ``real``, ``fake``, each (batch,).
+
+    ``label_smoothing`` > 0 sets the real target to ``1 - label_smoothing`` (one-sided label
+    smoothing, Salimans et al. 2016): a discriminator that cannot become certain overfits a
+    small photo set more slowly. 0 is the paper's loss.
+    """
+    real = bce_with_logits(real_logits, 1.0 - label_smoothing)
     fake = bce_with_logits(fake_logits, 0.0)
     return {"total": 0.5 * (real + fake), "real": real, "fake": fake}
 

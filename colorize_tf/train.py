@@ -54,7 +54,7 @@ def _datasets(config: Config, strategy: tf.distribute.Strategy, global_batch: in
         return data.build_dataset(
             d.source, split="train", training=True, batch_size=global_batch, input_context=context,
             drop_remainder=True, cache=d.cache, shuffle_buffer=d.shuffle_buffer,
-            seed=config.train.seed, repeat=True,
+            seed=config.train.seed, repeat=True, max_zoom=d.max_zoom,
             jit_lab=not drop,  # a TPU host has no XLA CPU backend inside tf.data
             **common,
         )
@@ -198,7 +198,8 @@ def run(config: Config, workdir: str | os.PathLike) -> dict:
         optimizers = {
             "pretrain": distribute.make_optimizer(phases.pretrain.learning_rate, phases.pretrain.beta_1, phases.pretrain.beta_2),
             "g_gan": distribute.make_optimizer(phases.gan.learning_rate, phases.gan.beta_1, phases.gan.beta_2),
-            "d_gan": distribute.make_optimizer(phases.gan.learning_rate, phases.gan.beta_1, phases.gan.beta_2),
+            "d_gan": distribute.make_optimizer(phases.d_learning_rate or phases.gan.learning_rate,
+                                               phases.gan.beta_1, phases.gan.beta_2),
         }
         for name, optimizer in optimizers.items():
             optimizer.build((discriminator if name == "d_gan" else generator).trainable_variables)
@@ -227,6 +228,9 @@ def run(config: Config, workdir: str | os.PathLike) -> dict:
     writer = tf.summary.create_file_writer(fileio.join(workdir, "logs", "samples"))
     is_chief = _is_chief(strategy)
 
+    # EMA and best-epoch selection share one state across both phases (see GeneratorAverage).
+    averaging = config.train.ema_decay > 0 or config.train.select_best
+    product: dict = {}
     for phase in PHASES:
         phase_cfg = getattr(config.train, phase)
         if PHASES.index(phase) < PHASES.index(progress["phase"]) or phase_cfg.epochs == 0:
@@ -247,6 +251,7 @@ def run(config: Config, workdir: str | os.PathLike) -> dict:
                 g_optimizer=optimizers["pretrain" if phase == "pretrain" else "g_gan"],
                 d_optimizer=optimizers["d_gan"] if phase == "gan" else None,
                 l1_weight=config.train.l1_weight, phase=phase,
+                label_smoothing=config.train.label_smoothing if phase == "gan" else 0.0,
                 steps_per_execution=plan.steps_per_execution,
                 jit_compile=jit_compile,
             )
@@ -261,6 +266,11 @@ def run(config: Config, workdir: str | os.PathLike) -> dict:
             cb.SampleColorizations(generator, *sample, fileio.join(workdir, "samples"), writer if is_chief else None,
                                    tag=phase),
         ]
+        if averaging:
+            # Before CSVHistory, so the averaged generator's validation lands in the history.
+            at = next(i for i, c in enumerate(callbacks) if isinstance(c, cb.CSVHistory))
+            callbacks.insert(at, cb.GeneratorAverage(generator, val_ds, config.train.ema_decay, phase,
+                                                    product, config.train.select_best))
         if is_chief:
             callbacks.append(keras.callbacks.TensorBoard(fileio.join(workdir, "logs", phase), update_freq="epoch"))
         _log(f"phase '{phase}': epochs {first_epoch + 1}..{phase_cfg.epochs}, {steps} steps each "
@@ -275,7 +285,16 @@ def run(config: Config, workdir: str | os.PathLike) -> dict:
         _log(f"phase '{phase}' done in {time.time() - started:.0f} s")
         progress = {"phase": phase, "epochs_done": phase_cfg.epochs, "step_in_epoch": 0, "step": counter.step}
 
-    return _finish(gan, val_ds, workdir, config, counter.step, strategy)
+    if averaging and product:
+        chosen = product.get("best") if config.train.select_best else None
+        generator.set_weights(chosen["weights"] if chosen else product["average"])
+        if chosen:
+            _log(f"product: the {'averaged ' if chosen['ema'] else ''}generator of phase "
+                 f"'{chosen['phase']}', epoch {chosen['epoch']} (best validation PSNR "
+                 f"{chosen['metrics']['psnr']:.2f} dB)")
+        product = {k: v for k, v in (chosen or {}).items() if k != "weights"}
+        product["ema_decay"] = config.train.ema_decay
+    return _finish(gan, val_ds, workdir, config, counter.step, strategy, product or None)
 
 
 def _is_chief(strategy) -> bool:
@@ -333,10 +352,12 @@ def _evaluate(gan, val_ds, multi_worker: bool) -> dict:
     return results
 
 
-def _finish(gan, val_ds, workdir: str, config: Config, step: int, strategy) -> dict:
+def _finish(gan, val_ds, workdir: str, config: Config, step: int, strategy, product=None) -> dict:
     is_chief = _is_chief(strategy)
     results = _evaluate(gan, val_ds, distribute.is_multi_worker(strategy))
     summary = {"config": config.name, "step": step, "val": {k: float(v) for k, v in results.items()}}
+    if product:
+        summary["product"] = product  # which phase / epoch the saved generator comes from
     if is_chief:
         # The product computes in float32 whatever the training precision (TFLite needs it);
         # Keras writes remote paths through gfile.

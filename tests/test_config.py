@@ -9,7 +9,7 @@ from colorize_tf.config import CONFIG_DIR, Config, ConfigError, load_config
 def test_default_is_quickstart_and_every_packaged_config_loads():
     assert load_config().name == "quickstart"
     names = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
-    assert names == ["coco_paper", "quickstart", "tpu"]
+    assert names == ["coco_paper", "photos", "quickstart", "tpu"]
     for name in names:
         assert isinstance(load_config(name), Config)
 
