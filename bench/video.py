@@ -98,9 +98,9 @@ def write_strip(path: Path, clip, per_frame, smoothed, columns: list[int],
     from PIL import Image, ImageDraw
 
     rows = [("truth", lambda t: clip.frames[t]), ("per-frame", lambda t: per_frame[t]),
-            ("its flicker", lambda t: flicker_map(per_frame, clip, t)),
+            ("flicker", lambda t: flicker_map(per_frame, clip, t)),
             ("temporal", lambda t: smoothed[t]),
-            ("its flicker", lambda t: flicker_map(smoothed, clip, t))]
+            ("flicker", lambda t: flicker_map(smoothed, clip, t))]
     height, width = clip.frames.shape[1:3]
     tile = (tile_width, round(height * tile_width / width))
     label, top, gap = 78, 14, 2
@@ -116,7 +116,9 @@ def write_strip(path: Path, clip, per_frame, smoothed, columns: list[int],
             image = Image.fromarray(frame_at(t)).resize(tile, Image.BILINEAR)
             canvas.paste(image, (label + c * (tile[0] + gap), y))
     path.parent.mkdir(parents=True, exist_ok=True)
-    canvas.quantize(256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+    canvas.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+        path, optimize=True
+    )
     print(f"strip: {path} ({path.stat().st_size / 1024:.0f} KB)")
 
 
