@@ -296,3 +296,16 @@ def test_every_model_form_colorizes_frames(name, min_psnr, generator, predictor,
     psnr = float(np.mean(metrics.psnr(out, expected)))
     print(f"{name} vs .keras on frames: {psnr:.1f} dB")
     assert psnr >= min_psnr
+
+
+def test_a_gray_film(clip, model_path, tmp_path, capsys):
+    """A film stored as 8-bit gray (no chroma planes at all) comes out in color."""
+    source = tmp_path / "gray.mkv"
+    write_clip(source, clip.frames[:6], codec="ffv1", pix_fmt="gray", audio=False)
+    assert read_back(source)[1]["pix_fmt"] == "gray"
+    code, _, err = run([str(source), "--out", str(tmp_path / "out"), "--model", model_path],
+                       capsys)
+    assert code == 0, err
+    frames, facts = read_back(tmp_path / "out" / "gray.mp4")
+    assert frames.shape == (6, 64, 96, 3) and facts["pix_fmt"] == "yuv420p"
+    assert metrics.colorfulness(frames).numpy().mean() > 5.0
