@@ -174,7 +174,7 @@ def preset_from_run(run_dir: str | os.PathLike, out: str | os.PathLike, *, evalu
         pass
     if evaluation:
         metrics = json.loads((Path(evaluation) / "metrics.json").read_text())
-        metadata["evaluation"] = {k: metrics[k] for k in ("count", "mean", "median", "protocol")
+        metadata["evaluation"] = {k: metrics[k] for k in ("count", "ours", "gray", "protocol")
                                   if k in metrics}
     metadata.update(extra or {})
     folder = save_preset(generator, out, metadata, overwrite=overwrite)
