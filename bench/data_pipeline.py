@@ -1,7 +1,7 @@
 """Input pipeline throughput: ours vs. the reference tutorial's PyTorch loader vs. bare decode.
 
     pip install torch==2.13.0        # the [bench] extra; CPU build
-    python bench/data_pipeline.py --photos /work/shared/photos --epochs 3
+    python bench/data_pipeline.py --photos PHOTOS --epochs 3
 
 All three read the same JPEG files (recursively under ``--photos``) with as many workers as
 cores. Each makes one warm-up pass (which also warms the OS page cache), then ``--epochs``
@@ -121,7 +121,7 @@ def _timed(run_pass) -> tuple[int, float, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--photos", default="/work/shared/photos", help="folder of JPEGs")
+    parser.add_argument("--photos", required=True, help="a photo folder (JPEGs)")
     parser.add_argument("--epochs", type=int, default=3, help="timed passes after warm-up")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)

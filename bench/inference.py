@@ -1,7 +1,7 @@
 """Inference latency, side by side in one run: Keras fp32 / bf16, SavedModel, TFLite fp32 / fp16 /
 int8, and end-to-end ``colorize`` of one 12-megapixel photo.
 
-    python bench/inference.py --photos /work/shared/photos            # random-weight generator
+    python bench/inference.py --photos PHOTOS            # random-weight generator
     python bench/inference.py --photos DIR --model runs/x/generator.keras
 
 Latency rows time the network on one 256 x 256 image (batch 1): the median of ``--rounds``

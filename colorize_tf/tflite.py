@@ -50,7 +50,7 @@ PRECISIONS = ("fp32", "fp16", "int8")
 DEFAULT_CALIBRATION_IMAGES = 64
 # Range of every int8 activation: [P(100 - p), P(p)] of its calibration values (always holding
 # 0), never wider than min/max. 100 is plain min/max. Measured on runs/photos (width 0.25, 64
-# crops of ../shared/photos), int8-vs-fp32 RGB PSNR on the samples, min / mean dB: 100: 23.4 /
+# crops of a photo folder), int8-vs-fp32 RGB PSNR on the samples, min / mean dB: 100: 23.4 /
 # 25.7; 99.999: 29.7 / 30.3; 99.99: 35.2 / 37.0; 99.95 (128 crops): 36.3 / 43.1; 99.9: 34.7 /
 # 44.3 (a sample photo's real peaks clipped).
 CALIBRATION_PERCENTILE = 99.95

@@ -14,7 +14,7 @@
 #          --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
 #          --platform manylinux2014_x86_64 -d .whl keras==3.15.1 namex==0.1.0 optree==0.20.0
 #   2. photos, in a folder git ignores locally (same relative names => same split):
-#        echo /.photos/ >> .git/info/exclude && cp -r /work/shared/photos .photos
+#        echo /.photos/ >> .git/info/exclude && cp -r PHOTOS .photos   (PHOTOS: your photo folder)
 #   3. check the CPU smoke first (about a minute, no device time):
 #        KERAS_BACKEND=jax python gpu/train_h100.py --photos .photos --out /tmp/smoke \
 #          --minutes 0.2 --width 0.0625 --size 64 --batch 4 --imagenet none
