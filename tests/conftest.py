@@ -18,3 +18,20 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip_slow)
+
+
+@pytest.fixture(scope="module")
+def generator(tmp_path_factory):
+    """The session's tiny generator trained a few L1 steps (``test_serving``); modules that
+    need another generator define their own ``generator`` fixture."""
+    from test_serving import trained_tiny_generator
+
+    return trained_tiny_generator(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="module")
+def model_path(generator, tmp_path_factory) -> str:
+    """``generator`` saved as a ``.keras`` file."""
+    path = tmp_path_factory.mktemp("model") / "generator.keras"
+    generator.save(path)
+    return str(path)

@@ -5,28 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
 from test_export import exported_once
-from test_serving import sample_photos, trained_tiny_generator
+from test_serving import sample_photos
 
 import colorize_tf
 from colorize_tf import colorize, export, metrics, serving
-
-
-@pytest.fixture(scope="module")
-def generator(tmp_path_factory) -> keras.Model:
-    return trained_tiny_generator(tmp_path_factory.getbasetemp())
-
-
-@pytest.fixture(scope="module")
-def model_path(generator, tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("model") / "generator.keras"
-    generator.save(path)
-    return str(path)
 
 
 @pytest.fixture

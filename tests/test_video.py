@@ -6,10 +6,8 @@ from __future__ import annotations
 from fractions import Fraction
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
-from test_serving import trained_tiny_generator
 
 av = pytest.importorskip("av")
 pytest.importorskip("cv2")
@@ -19,18 +17,6 @@ from colorize_tf import color, colorize, metrics, serving, temporal, video  # no
 
 FPS = Fraction(30000, 1001)  # NTSC: a rate that is not a whole number
 AUDIO_RATE = 16000
-
-
-@pytest.fixture(scope="module")
-def generator(tmp_path_factory) -> keras.Model:
-    return trained_tiny_generator(tmp_path_factory.getbasetemp())
-
-
-@pytest.fixture(scope="module")
-def model_path(generator, tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("model") / "generator.keras"
-    generator.save(path)
-    return str(path)
 
 
 @pytest.fixture(scope="module")
