@@ -82,23 +82,10 @@ def save_float16_parts(weights_path: str | Path, out_dir: str | Path, part_bytes
     Returns the part paths (``generator.fp16.weights.h5.part00``, ...). Float16 holds every
     weight of a trained network to ~3 significant digits and halves the bytes.
     """
-    import h5py  # a Keras dependency
+    from colorize_tf.presets import float16_weights_file  # the one float16 copier
 
     out_dir = Path(out_dir)
-    whole = out_dir / FLOAT16_FILE
-    with h5py.File(weights_path, "r") as source, h5py.File(whole, "w") as target:
-        target.attrs.update(source.attrs)
-
-        def copy(name: str, item) -> None:
-            if isinstance(item, h5py.Group):
-                target.require_group(name).attrs.update(item.attrs)
-                return
-            value = item[()]
-            if np.issubdtype(value.dtype, np.floating):
-                value = value.astype(np.float16)
-            target.create_dataset(name, data=value).attrs.update(item.attrs)
-
-        source.visititems(copy)
+    whole = float16_weights_file(weights_path, out_dir / FLOAT16_FILE)
     data = whole.read_bytes()
     whole.unlink()
     parts = []
