@@ -1,31 +1,25 @@
 #!/usr/bin/env bash
-# Train the colorization generator under JAX on the device machine (one H100) in ONE call,
-# and bring back its float16 weights and a JSON log.
+# Train the colorization generator under JAX on a GPU machine that has JAX but no TensorFlow,
+# and write its float16 weights and a JSON log into a results folder.
 #
-# The machine has Python 3.12 with JAX (CUDA), PyTorch, torchvision, timm, numpy, pillow,
-# h5py, ml-dtypes, absl-py, rich, packaging, pyyaml, scikit-image; no TensorFlow, no Keras,
-# and no network. Keras travels as a wheel with the two of its requirements the machine lacks
-# (keras Requires-Dist: absl-py numpy rich namex h5py optree ml-dtypes packaging).
+# Needs Python with JAX (CUDA), numpy, pillow, h5py, scikit-image; Keras is installed from
+# wheels in .whl/ (so the GPU machine needs no network):
 #
-# Steps for the session that runs it (from the repository root, on the developer machine):
-#
-#   1. wheels (.whl/ is git-ignored by .gitignore):
+#   1. on any machine with network, from the repository root:
 #        python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #          --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
 #          --platform manylinux2014_x86_64 -d .whl keras==3.15.1 namex==0.1.0 optree==0.20.0
-#   2. photos, in a folder git ignores locally (same relative names => same split):
-#        echo /.photos/ >> .git/info/exclude && cp -r PHOTOS .photos   (PHOTOS: your photo folder)
-#   3. check the CPU smoke first (about a minute, no device time):
+#   2. put your photo folder at .photos (same relative names give the same train/val split):
+#        cp -r PHOTOS .photos
+#   3. check on a CPU first (about a minute):
 #        KERAS_BACKEND=jax python gpu/train_h100.py --photos .photos --out /tmp/smoke \
 #          --minutes 0.2 --width 0.0625 --size 64 --batch 4 --imagenet none
-#   4. one device call:  run(command="bash gpu/run_h100.sh", carry=[".whl", ".photos"],
-#                            timeout_s=600)
+#   4. on the GPU machine:  OUT=RESULTS MINUTES=8 bash gpu/run_h100.sh [train_h100.py args]
 #      MINUTES (default 8) is the training wall clock, compilation and validation included;
-#      install, decoding and export add well under a minute. Training time plus ~1.5 min must
-#      stay inside timeout_s. Extra arguments go to gpu/train_h100.py (e.g. --batch 16).
-#   5. the files come back under files_at: generator.fp16.weights.h5.part00..03 (~59 MiB in
-#      all at width 1.0), generator.json, train_log.json, train.log. Load them anywhere with
-#        python -c "from colorize_tf.jax_train import load_generator; g = load_generator('DIR')"
+#      install, decoding and export add well under a minute.
+#   5. RESULTS then holds generator.fp16.weights.h5.partNN, generator.json, train_log.json and
+#      train.log. Load them anywhere with
+#        python -c "from colorize_tf.jax_train import load_generator; g = load_generator('RESULTS')"
 #
 # What a run logs (train.log, train_log.json): devices, the loader's crops/s alone on this
 # host, per phase the first step's time (compilation), images/s and loader wait, losses every
