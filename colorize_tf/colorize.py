@@ -37,6 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from colorize_tf import serving, temporal, video
+from colorize_tf.inference import MODEL_HELP
 from colorize_tf.video import VIDEO_EXTENSIONS, is_video_name
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -338,9 +339,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or globs")
     parser.add_argument("--out", required=True, help="output folder (created if needed)")
     parser.add_argument(
-        "--model",
-        help="generator .keras, preset folder, JAX weights folder, SavedModel folder or "
-        ".tflite (default: the model shipped in the package)",
+        "--model", help=MODEL_HELP
     )
     parser.add_argument(
         "--format",

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from colorize_tf.inference import MODEL_HELP
+
 METRICS = ("psnr", "ssim", "cf_pred", "cf_true", "delta_cf")
 
 
@@ -218,9 +220,7 @@ def evaluate(model: str | None, data_source: str, out: Path, *, split: str = "va
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m colorize_tf.evaluate", description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default=None,
-                        help="a generator .keras, preset folder, JAX weights folder, SavedModel folder "
-                             "or .tflite (default: the model shipped in the package)")
+    parser.add_argument("--model", default=None, help=MODEL_HELP)
     parser.add_argument("--data", default="samples", help="any source colorize_tf.data reads (default: samples)")
     parser.add_argument("--split", default="val", choices=("train", "val", "all"))
     parser.add_argument("--out", required=True, help="report folder")

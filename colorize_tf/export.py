@@ -37,6 +37,8 @@ import keras
 import numpy as np
 
 from colorize_tf import serving
+from colorize_tf.inference import KERAS_MODEL_HELP, default_model
+from colorize_tf.inference import load_keras_file as load_generator
 from colorize_tf.savedmodel import check_savedmodel, export_savedmodel
 from colorize_tf.tflite import (
     CALIBRATION_PERCENTILE,
@@ -237,27 +239,7 @@ def export(
 
 def default_model_path() -> str:
     """The model exported without ``--model``: the preset shipped in the package."""
-    from colorize_tf.inference import default_model
-
     return default_model()
-
-
-def load_generator(path: str | Path) -> keras.Model:
-    """A generator ``.keras`` file -> the model (normalized L -> normalized ab), computing in
-    float32 whatever precision it was trained in."""
-    import colorize_tf.models  # noqa: F401  (registers the custom classes for loading)
-
-    path = str(path)
-    if not path.endswith(".keras") or not os.path.isfile(path):
-        raise FileNotFoundError(f"expected a generator .keras file, got {path!r}")
-    model = keras.saving.load_model(path, compile=False)
-    in_channels, out_channels = model.input_shape[-1], model.output_shape[-1]
-    if (in_channels, out_channels) != (1, 2):
-        raise ValueError(
-            f"{path} maps {in_channels} to {out_channels} channels; a generator maps L (1) to "
-            "ab (2). (Saved the GAN wrapper instead of its generator?)"
-        )
-    return colorize_tf.models.float32_copy(model)  # a mixed-precision run's file: compute in float32
 
 
 def _csv(text: str) -> list[str]:
@@ -270,9 +252,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description="Export a generator to a SavedModel and TFLite files (see the module doc).",
     )
     parser.add_argument(
-        "--model",
-        help="generator .keras file, preset folder or JAX weights folder (default: the model "
-        "shipped in the package)",
+        "--model", help=KERAS_MODEL_HELP
     )
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument(

@@ -24,6 +24,12 @@ from colorize_tf import presets
 JAX_SPEC_FILE = "generator.json"  # written by ``colorize_tf.jax_train`` beside its weights
 
 
+MODEL_HELP = ("generator .keras, preset folder, JAX weights folder, SavedModel folder or .tflite "
+              "(default: the model shipped in the package)")  # every command's --model
+KERAS_MODEL_HELP = ("generator .keras, preset folder or JAX weights folder (default: the model "
+                    "shipped in the package)")  # --model of commands that need the Keras network
+
+
 def default_model() -> str:
     """The model every command uses without ``--model``: the shipped preset's folder."""
     return str(presets.preset_path(presets.DEFAULT_PRESET))
@@ -57,13 +63,40 @@ def model_form(path: str | os.PathLike) -> str:
     )
 
 
+def resolve_model(model: str | os.PathLike | None) -> str:
+    """None -> the shipped preset's folder; a shipped preset's name -> its folder; else the path."""
+    if model is None:
+        return default_model()
+    model = os.fspath(model)
+    if not os.path.exists(model) and os.sep not in model and model in presets.available_presets():
+        return str(presets.preset_path(model))
+    return model
+
+
+def load_keras_file(path: str | os.PathLike):
+    """A generator ``.keras`` file -> the model (normalized L -> normalized ab), computing in
+    float32 whatever precision it was trained in."""
+    import keras
+
+    import colorize_tf.models  # noqa: F401  (registers the custom classes for loading)
+
+    path = os.fspath(path)
+    if not path.endswith(".keras") or not os.path.isfile(path):
+        raise FileNotFoundError(f"expected a generator .keras file, got {path!r}")
+    model = keras.saving.load_model(path, compile=False)
+    in_channels, out_channels = model.input_shape[-1], model.output_shape[-1]
+    if (in_channels, out_channels) != (1, 2):
+        raise ValueError(
+            f"{path} maps {in_channels} to {out_channels} channels; a generator maps L (1) to "
+            "ab (2). (Saved the GAN wrapper instead of its generator?)"
+        )
+    return colorize_tf.models.float32_copy(model)  # a mixed-precision run's file: compute in float32
+
+
 def load_generator(path: str | os.PathLike | None = None):
     """A Keras generator (normalized L -> normalized ab, float32) from a ``.keras`` file, a
     preset folder or name, or a JAX weights folder; None: the shipped preset."""
-    if path is None:
-        return presets.load_preset()
-    if not os.path.exists(path) and os.sep not in str(path):
-        return presets.load_preset(path)  # a shipped preset's name
+    path = resolve_model(path)
     form = model_form(path)
     if form == "preset":
         return presets.load_preset(path)
@@ -72,8 +105,6 @@ def load_generator(path: str | os.PathLike | None = None):
 
         return load_jax_weights(path)
     if form == "keras":
-        from colorize_tf.export import load_generator as load_keras_file
-
         return load_keras_file(path)
     raise ValueError(f"{path} is a {form}, not a Keras generator (export needs .keras, a preset "
                      "or a JAX weights folder)")
@@ -123,11 +154,7 @@ def load_colorizer(model: str | os.PathLike | None = None, size: int | None = No
     """
     from colorize_tf import serving
 
-    if model is None:
-        model = default_model()
-    model = os.fspath(model)
-    if not os.path.exists(model) and os.sep not in model and model in presets.available_presets():
-        model = str(presets.preset_path(model))
+    model = resolve_model(model)
     form = model_form(model)
     if form == "savedmodel":
         import tensorflow as tf

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ DEFAULT_PRESET = "photos_unet_small"
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
 METADATA_FILE = "metadata.json"
+MANIFEST_FILE = "training_photos.csv"  # the photos a preset was trained on, with licenses
 
 
 class PresetError(ValueError):
@@ -104,9 +106,11 @@ def float16_weights_file(weights_path: str | os.PathLike, target: str | os.PathL
 
 
 def save_preset(
-    generator, folder: str | os.PathLike, metadata: dict[str, Any], overwrite: bool = False
+    generator, folder: str | os.PathLike, metadata: dict[str, Any], overwrite: bool = False,
+    files: dict[str, str] | None = None,
 ) -> Path:
-    """Write ``generator`` as a preset folder (float16 weights) with ``metadata``.
+    """Write ``generator`` as a preset folder (float16 weights) with ``metadata`` and any extra
+    text ``files`` (name -> content, e.g. the training photos' manifest).
 
     The folder is written under a temporary name and renamed, so a half-written preset never
     looks complete; an existing folder is kept unless ``overwrite``.
@@ -121,6 +125,7 @@ def save_preset(
     generator = float32_copy(generator)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; a preset is read by every user
     config = keras.saving.serialize_keras_object(generator)
     (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
     with tempfile.TemporaryDirectory() as tmp:
@@ -129,9 +134,9 @@ def save_preset(
         float16_weights_file(full, staging / WEIGHTS_FILE)
     metadata = {"input_size": getattr(generator, "input_size", None), **metadata}
     (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+    for name, text in (files or {}).items():
+        (staging / name).write_text(text)
     if folder.exists():
-        import shutil
-
         shutil.rmtree(folder)
     os.replace(staging, folder)
     return folder
@@ -146,17 +151,17 @@ def preset_from_run(run_dir: str | os.PathLike, out: str | os.PathLike, *, evalu
     """A training run's ``generator.keras`` -> a preset folder whose metadata records the
     run: its resolved config, the product's phase and epoch, the validation numbers (from
     ``summary.json``, and the ``evaluate`` report's ``metrics.json`` when given), the versions
-    it was trained with, and the training photos' manifest (copied in as ``training_photos.csv``).
+    it was trained with, and the training photos' manifest (copied in as ``MANIFEST_FILE``).
     """
     import platform
 
     import keras
     import yaml
 
-    from colorize_tf.export import load_generator
+    from colorize_tf.inference import load_keras_file
 
     run_dir, out = Path(run_dir), Path(out)
-    generator = load_generator(run_dir / "generator.keras")
+    generator = load_keras_file(run_dir / "generator.keras")
     summary = json.loads((run_dir / "summary.json").read_text())
     metadata: dict[str, Any] = {
         "name": out.name,
@@ -177,13 +182,11 @@ def preset_from_run(run_dir: str | os.PathLike, out: str | os.PathLike, *, evalu
         metadata["evaluation"] = {k: metrics[k] for k in ("count", "ours", "gray", "protocol")
                                   if k in metrics}
     metadata.update(extra or {})
-    folder = save_preset(generator, out, metadata, overwrite=overwrite)
+    files = {}
     if manifest:
-        (folder / "training_photos.csv").write_text(Path(manifest).read_text())
-        metadata["training_photos"] = "training_photos.csv"
-        (folder / METADATA_FILE).write_text(
-            json.dumps({"input_size": generator.input_size, **metadata}, indent=2) + "\n")
-    return folder
+        metadata["training_photos"] = MANIFEST_FILE
+        files[MANIFEST_FILE] = Path(manifest).read_text()
+    return save_preset(generator, out, metadata, overwrite=overwrite, files=files)
 
 
 def main(argv=None) -> int:

@@ -28,6 +28,7 @@ from urllib.parse import unquote
 
 from colorize_tf.app.jobs import DEFAULT_KEEP_DONE, DEFAULT_MAX_QUEUED, JobQueue, QueueFull
 from colorize_tf.colorize import DEFAULT_MAX_PIXELS
+from colorize_tf.inference import MODEL_HELP
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -163,9 +164,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description="A local web page: drop photos, compare before and after, download results.",
     )
     parser.add_argument(
-        "--model",
-        help="generator .keras, preset folder, JAX weights folder, SavedModel folder or "
-        ".tflite (default: the model shipped in the package)",
+        "--model", help=MODEL_HELP
     )
     parser.add_argument(
         "--size", type=int, default=None,
