@@ -215,16 +215,6 @@ def load_predictor(model: str | None = None, colorizer=None, size: int | None = 
     return Predictor(graph.predict_ab, graph.size, colorizer.description)
 
 
-@tf.function(reduce_retracing=True, autograph=False)
-def _luminance(images: tf.Tensor) -> tf.Tensor:
-    return serving.luminance(images)
-
-
-@tf.function(reduce_retracing=True, autograph=False)
-def _compose(l_norm: tf.Tensor, ab_norm: tf.Tensor) -> tf.Tensor:
-    return serving.compose(l_norm, ab_norm)
-
-
 def _batches(frames: Iterable[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
     batch: list[np.ndarray] = []
     for frame in frames:
@@ -246,12 +236,12 @@ def colorize_frames(frames: Iterable[np.ndarray], predictor: Predictor,
     """
     for chunk in _batches(frames, batch):
         images = tf.constant(np.stack(chunk))  # (B, H, W, C)
-        l_norm = _luminance(images)  # (B, H, W, 1)
+        l_norm = serving._luminance_graph(images)  # (B, H, W, 1)
         l_small = serving.model_input(l_norm, predictor.size)  # (B, S, S, 1)
         ab = np.asarray(predictor.predict_ab(l_small), np.float32)  # (B, S, S, 2)
         if smoother is not None:
             ab = np.stack([smoother(lum, a) for lum, a in zip(l_small.numpy(), ab, strict=True)])
-        yield from _compose(l_norm, tf.constant(ab)).numpy()  # (B, H, W, 3)
+        yield from serving._compose_graph(l_norm, tf.constant(ab)).numpy()  # (B, H, W, 3)
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -303,7 +293,8 @@ def colorize_video(source: str | os.PathLike, target: str | os.PathLike, predict
                    *, temporal_strength: float | None = temporal.DEFAULT_STRENGTH,
                    cut_threshold: float = temporal.DEFAULT_CUT_THRESHOLD,
                    max_pixels: int | None = None, batch: int = DEFAULT_BATCH,
-                   crf: int = DEFAULT_CRF, verbose: bool = True) -> VideoInfo:
+                   crf: int = DEFAULT_CRF, verbose: bool = True,
+                   info: VideoInfo | None = None) -> VideoInfo:
     """Colorize one video file into ``target`` (an MP4), replacing it if it exists.
 
     Args:
@@ -311,6 +302,8 @@ def colorize_video(source: str | os.PathLike, target: str | os.PathLike, predict
         cut_threshold: see ``temporal.TemporalSmoother``.
         max_pixels: the largest frame accepted (None: the photos' default limit).
         verbose: a progress bar in frames, with an ETA.
+        info: ``probe(source, max_pixels)`` when the caller has it already (it reads every
+            packet of the file).
 
     Raises:
         VideoError: see ``probe``; also a decode that ends early and audio MP4 cannot hold.
@@ -320,7 +313,7 @@ def colorize_video(source: str | os.PathLike, target: str | os.PathLike, predict
     av = load_av()
     if max_pixels is None:
         from colorize_tf.colorize import DEFAULT_MAX_PIXELS as max_pixels
-    info = probe(source, max_pixels)
+    info = info or probe(source, max_pixels)
     smoother = (None if temporal_strength is None
                 else temporal.TemporalSmoother(temporal_strength, cut_threshold))
     target = Path(target)

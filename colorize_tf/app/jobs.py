@@ -18,6 +18,7 @@ becomes part of a path.
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import secrets
 import shutil
@@ -228,11 +229,8 @@ class JobQueue:
         except ValueError as e:  # e.g. too small to colorize
             raise SkipImage(str(e)) from None
         job.stage = "colorizing"
-        if self._model_lock is None:
+        with self._model_lock or contextlib.nullcontext():
             rgb = self._colorize(image)
-        else:
-            with self._model_lock:
-                rgb = self._colorize(image)
         job.stage = "saving"
         folder = self.results / job.id
         folder.mkdir()
@@ -253,13 +251,9 @@ class JobQueue:
                 self._predictor = self._video_predictor()
         job.stage = "colorizing"
         folder.mkdir()
-        if self._model_lock is None:
+        with self._model_lock or contextlib.nullcontext():
             video.colorize_video(upload, folder / "result.mp4", self._predictor,
-                                 max_pixels=self.max_pixels, verbose=False)
-        else:
-            with self._model_lock:
-                video.colorize_video(upload, folder / "result.mp4", self._predictor,
-                                     max_pixels=self.max_pixels, verbose=False)
+                                 max_pixels=self.max_pixels, verbose=False, info=info)
         job.stage = "saving"
         _write_preview(folder / "before.jpg", _first_frame(upload))
         _write_preview(folder / "after.jpg", _first_frame(folder / "result.mp4"))
