@@ -195,23 +195,25 @@ class GeneratorAverage(keras.callbacks.Callback):
         self.state, self.select_best = state, select_best
 
     def on_train_begin(self, logs=None):
-        if self.state.get("average") is None:
+        if self.decay > 0.0 and self.state.get("average") is None:
             self.state["average"] = [np.array(w, np.float32) for w in self.generator.get_weights()]
 
     def on_train_batch_end(self, batch, logs=None):
         if self.decay <= 0.0:
             return
+        # Keras calls this once per execution: decay for every step the execution ran.
+        decay = self.decay ** getattr(self.model, "steps_per_execution", 1)
         for average, weight in zip(self.state["average"], self.generator.get_weights(), strict=True):
-            average *= self.decay
-            average += (1.0 - self.decay) * weight
+            average *= decay
+            average += (1.0 - decay) * weight
 
     def _averaged(self) -> list[np.ndarray]:
         return self.state["average"] if self.decay > 0.0 else self.generator.get_weights()
 
     def on_epoch_end(self, epoch, logs=None):
-        raw = self.generator.get_weights()
         averaged = self._averaged()
         if self.decay > 0.0:
+            raw = self.generator.get_weights()
             self.generator.set_weights(averaged)
             results = self.model.evaluate(self.val_ds, return_dict=True, verbose=0)
             self.generator.set_weights(raw)
@@ -227,8 +229,3 @@ class GeneratorAverage(keras.callbacks.Callback):
                 "metrics": {k: float(v) for k, v in results.items()},
                 "weights": [np.array(w, copy=True) for w in averaged],
             }
-
-    def product_weights(self) -> list[np.ndarray]:
-        """The weights to ship: the best epoch's (with ``select_best``), else the average."""
-        best = self.state.get("best")
-        return best["weights"] if self.select_best and best else self._averaged()

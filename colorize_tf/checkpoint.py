@@ -109,7 +109,7 @@ def latest(*directories: str | os.PathLike) -> tuple[str, dict] | None:
     """The newest complete checkpoint in any of ``directories`` (by step; on a tie the first
     directory's) and its progress record, or None. Missing directories are skipped."""
     newest = None
-    for directory in directories:
+    for directory in dict.fromkeys(map(os.fspath, directories)):  # each directory listed once
         checkpoints = list_checkpoints(directory)
         if checkpoints:
             step = int(_NAME.match(fileio.basename(checkpoints[-1]))[1])

@@ -230,7 +230,7 @@ def run(config: Config, workdir: str | os.PathLike) -> dict:
 
     # EMA and best-epoch selection share one state across both phases (see GeneratorAverage).
     averaging = config.train.ema_decay > 0 or config.train.select_best
-    product: dict = {}
+    averages: dict = {}  # GeneratorAverage's state: the running average and the best epoch
     for phase in PHASES:
         phase_cfg = getattr(config.train, phase)
         if PHASES.index(phase) < PHASES.index(progress["phase"]) or phase_cfg.epochs == 0:
@@ -262,15 +262,13 @@ def run(config: Config, workdir: str | os.PathLike) -> dict:
                                   is_chief, resumed_epoch=(first_epoch, skip_steps),
                                   mirror_dir=ckpt_dir if save_dir != ckpt_dir else "",
                                   mirror_minutes=config.runtime.mirror_minutes),
+            # Before CSVHistory, so the averaged generator's validation lands in the history.
+            *([cb.GeneratorAverage(generator, val_ds, config.train.ema_decay, phase, averages,
+                                   config.train.select_best)] if averaging else []),
             cb.CSVHistory(fileio.join(workdir, f"history_{phase}.csv"), append=True),
             cb.SampleColorizations(generator, *sample, fileio.join(workdir, "samples"), writer if is_chief else None,
                                    tag=phase),
         ]
-        if averaging:
-            # Before CSVHistory, so the averaged generator's validation lands in the history.
-            at = next(i for i, c in enumerate(callbacks) if isinstance(c, cb.CSVHistory))
-            callbacks.insert(at, cb.GeneratorAverage(generator, val_ds, config.train.ema_decay, phase,
-                                                    product, config.train.select_best))
         if is_chief:
             callbacks.append(keras.callbacks.TensorBoard(fileio.join(workdir, "logs", phase), update_freq="epoch"))
         _log(f"phase '{phase}': epochs {first_epoch + 1}..{phase_cfg.epochs}, {steps} steps each "
@@ -285,16 +283,17 @@ def run(config: Config, workdir: str | os.PathLike) -> dict:
         _log(f"phase '{phase}' done in {time.time() - started:.0f} s")
         progress = {"phase": phase, "epochs_done": phase_cfg.epochs, "step_in_epoch": 0, "step": counter.step}
 
-    if averaging and product:
-        chosen = product.get("best") if config.train.select_best else None
-        generator.set_weights(chosen["weights"] if chosen else product["average"])
+    product = None
+    if averaging and averages:
+        chosen = averages.get("best") if config.train.select_best else None
+        generator.set_weights(chosen["weights"] if chosen else averages["average"])
         if chosen:
             _log(f"product: the {'averaged ' if chosen['ema'] else ''}generator of phase "
                  f"'{chosen['phase']}', epoch {chosen['epoch']} (best validation PSNR "
                  f"{chosen['metrics']['psnr']:.2f} dB)")
         product = {k: v for k, v in (chosen or {}).items() if k != "weights"}
         product["ema_decay"] = config.train.ema_decay
-    return _finish(gan, val_ds, workdir, config, counter.step, strategy, product or None)
+    return _finish(gan, val_ds, workdir, config, counter.step, strategy, product)
 
 
 def _is_chief(strategy) -> bool:

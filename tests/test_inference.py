@@ -183,3 +183,20 @@ def test_training_records_its_crop_size():
     assert generator_spec(config)["input_size"] == 96
     generator, _ = build_models(config)
     assert generator.input_size == 96 and serving.model_size(generator) == 96
+
+
+def test_generator_average_decays_once_per_step_of_each_execution():
+    from types import SimpleNamespace
+
+    from colorize_tf.callbacks import GeneratorAverage
+
+    net = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    start = [w.copy() for w in net.get_weights()]
+    state: dict = {}
+    average = GeneratorAverage(net, None, decay=0.9, phase="pretrain", state=state)
+    average.set_model(SimpleNamespace(steps_per_execution=2))
+    average.on_train_begin()
+    net.set_weights([w + 1.0 for w in start])
+    average.on_train_batch_end(1)  # one execution of 2 steps: decay 0.9 ** 2 = 0.81
+    for got, before in zip(state["average"], start, strict=True):
+        np.testing.assert_allclose(got, 0.81 * before + 0.19 * (before + 1.0), rtol=1e-6)
