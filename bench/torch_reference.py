@@ -175,14 +175,31 @@ class TutorialGAN:
 
     One G forward per step, shared by both updates: D on real and on the detached fake,
     BCE-with-logits halved; then (D frozen) G on BCE(D(fake), real) + lambda * L1.
+
+    ``autocast``: ``torch.bfloat16`` runs the forward passes and losses under
+    ``torch.autocast("cpu", dtype=torch.bfloat16)`` (weights, gradients and Adam stay float32),
+    as a PyTorch user trains in mixed precision on a CPU; ``None``: plain float32.
+    Channels-last is the caller's choice: convert the modules and the inputs before the step.
     """
 
-    def __init__(self, generator: nn.Module, discriminator: nn.Module, l1_weight: float = 100.0):
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        l1_weight: float = 100.0,
+        autocast: torch.dtype | None = None,
+    ):
         self.net_g, self.net_d, self.l1_weight = generator, discriminator, l1_weight
+        self.autocast = autocast
         self.opt_g = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
         self.opt_d = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
         self.bce = nn.BCEWithLogitsLoss()
         self.l1 = nn.L1Loss()
+
+    def _autocast(self):
+        return torch.autocast(
+            "cpu", dtype=self.autocast or torch.bfloat16, enabled=bool(self.autocast)
+        )
 
     def _set_d_trainable(self, flag: bool) -> None:
         for p in self.net_d.parameters():
@@ -192,25 +209,28 @@ class TutorialGAN:
         """One D update then one G update on ``l_norm`` (b, 1, H, W) and ``ab`` (b, 2, H, W)."""
         self.net_g.train()
         self.net_d.train()
-        fake_ab = self.net_g(l_norm)  # (b, 2, H, W)
+        with self._autocast():
+            fake_ab = self.net_g(l_norm)  # (b, 2, H, W)
 
         self._set_d_trainable(True)
         self.opt_d.zero_grad()
-        fake_preds = self.net_d(torch.cat([l_norm, fake_ab], 1).detach())
-        real_preds = self.net_d(torch.cat([l_norm, ab], 1))
-        loss_d = 0.5 * (
-            self.bce(fake_preds, torch.zeros_like(fake_preds))
-            + self.bce(real_preds, torch.ones_like(real_preds))
-        )
+        with self._autocast():
+            fake_preds = self.net_d(torch.cat([l_norm, fake_ab], 1).detach())
+            real_preds = self.net_d(torch.cat([l_norm, ab], 1))
+            loss_d = 0.5 * (
+                self.bce(fake_preds, torch.zeros_like(fake_preds))
+                + self.bce(real_preds, torch.ones_like(real_preds))
+            )
         loss_d.backward()
         self.opt_d.step()
 
         self._set_d_trainable(False)
         self.opt_g.zero_grad()
-        fake_preds = self.net_d(torch.cat([l_norm, fake_ab], 1))
-        loss_g = self.bce(fake_preds, torch.ones_like(fake_preds)) + self.l1_weight * self.l1(
-            fake_ab, ab
-        )
+        with self._autocast():
+            fake_preds = self.net_d(torch.cat([l_norm, fake_ab], 1))
+            loss_g = self.bce(fake_preds, torch.ones_like(fake_preds)) + self.l1_weight * self.l1(
+                fake_ab, ab
+            )
         loss_g.backward()
         self.opt_g.step()
         return {"d_loss": loss_d.item(), "g_loss": loss_g.item()}  # waits for the step

@@ -49,18 +49,26 @@ import subprocess
 import sys
 import time
 
-# name -> (precision for set_precision, jit_compile) for Keras, ("torch", threads) for PyTorch;
-# threads None means --torch-threads.
+# name -> (precision for set_precision, jit_compile) for Keras;
+# ("torch", threads, autocast dtype name or None, channels_last) for PyTorch, threads None
+# meaning --torch-threads (default: PyTorch's own choice, one per physical core).
 VARIANTS = {
-    "torch": ("torch", None),
+    "torch": ("torch", None, None, False),
+    "torch-bf16": ("torch", None, "bfloat16", False),
+    "torch-cl-bf16": ("torch", None, "bfloat16", True),
     "fp32": ("none", False),
     "bf16": ("bf16", False),
     "fp32-xla": ("none", True),
     "bf16-xla": ("bf16", True),
-    "torch-1t": ("torch", 1),
+    "torch-cl": ("torch", None, None, True),
+    "torch-cl-bf16-1t": ("torch", 1, "bfloat16", True),
+    # Keras under its JAX backend: colorize_tf's jitted JAX GAN step (XLA on the CPU).
+    "jax-fp32": ("jax", "float32"),
+    "jax-bf16": ("jax", "mixed_bfloat16"),
+    # TF thread-pool settings: (precision, jit_compile, inter-op threads, intra-op threads).
+    "bf16-inter1": ("bf16", False, 1, 0),
 }
-DEFAULT_VARIANTS = ("torch", "fp32", "bf16", "fp32-xla", "bf16-xla")
-REFERENCE = "torch"
+DEFAULT_VARIANTS = ("torch", "torch-bf16", "torch-cl-bf16", "fp32", "bf16", "fp32-xla", "bf16-xla")
 GOAL_RATIO = 0.7
 LEARNING_RATE, BETA_1, BETA_2, L1_WEIGHT = 2e-4, 0.5, 0.999, 100.0
 _READY, _STEP, _RESULT = "READY ", "STEP ", "RESULT "
@@ -93,6 +101,38 @@ def _step_done(start: float) -> None:
     _send(_STEP, {"seconds": time.perf_counter() - start, "load": os.getloadavg()[0]})
 
 
+def _top_ops(logdir: str, count: int = 25) -> list[tuple[str, float, int]]:
+    """(op type, total ms, calls) of the TF ops in the trace under ``logdir``, biggest first.
+
+    Reads the host plane of the profiler's ``.xplane.pb``: each TF op executed is an event named
+    ``name:Type``; nested events of the same op are not double counted (only those lines).
+    """
+    import glob
+
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    totals: dict[str, list] = {}
+    for path in glob.glob(os.path.join(logdir, "plugins", "profile", "*", "*.xplane.pb")):
+        space = xplane_pb2.XSpace()
+        with open(path, "rb") as f:
+            space.ParseFromString(f.read())
+        for plane in space.planes:
+            if not plane.name.startswith("/host:CPU"):
+                continue
+            names = {key: meta.name for key, meta in plane.event_metadata.items()}
+            for line in plane.lines:
+                for event in line.events:
+                    name = names.get(event.metadata_id, "")
+                    if ":" not in name or name.startswith(("tf.", "__")):
+                        continue
+                    kind = name.rsplit(":", 1)[1]
+                    entry = totals.setdefault(kind, [0.0, 0])
+                    entry[0] += event.duration_ps / 1e9
+                    entry[1] += 1
+    ranked = sorted(totals.items(), key=lambda item: -item[1][0])
+    return [(kind, ms, calls) for kind, (ms, calls) in ranked[:count]]
+
+
 def _finish(losses: dict) -> None:
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
     _send(_RESULT, {"losses": losses, "peak_rss_mib": peak_mib})
@@ -108,7 +148,10 @@ def run_keras(variant: str, args: argparse.Namespace) -> None:
     from colorize_tf.gan import ColorizationGAN
     from colorize_tf.models import build_discriminator, build_generator, count_params
 
-    precision, xla = VARIANTS[variant]
+    precision, xla, *threads = VARIANTS[variant]
+    if threads:
+        tf.config.threading.set_inter_op_parallelism_threads(threads[0])
+        tf.config.threading.set_intra_op_parallelism_threads(threads[1])
     keras.utils.set_random_seed(0)
     policy = set_precision(precision)
     generator = build_generator(args.size)
@@ -146,11 +189,22 @@ def run_keras(variant: str, args: argparse.Namespace) -> None:
 
         def on_train_batch_begin(self, batch, logs=None):
             _wait_for_turn()
+            if args.profile and batch == args.warmup:  # the first timed step
+                tf.profiler.experimental.start(args.profile)
             self._start = time.perf_counter()
 
         def on_train_batch_end(self, batch, logs=None):
             # float() waits for the values: the step has finished when the clock stops.
             self.losses = {k: float(v) for k, v in logs.items() if k in ("d_loss", "g_loss")}
+            if args.profile and batch == args.warmup:
+                tf.profiler.experimental.stop()
+                seconds = time.perf_counter() - self._start
+                ops_ms = _top_ops(args.profile)
+                total = sum(ms for _, ms, _ in _top_ops(args.profile, 10**6))
+                print(f"profiled step {seconds:.2f} s (with tracing); op time {total / 1e3:.2f} s "
+                      f"summed over threads; top op types (ms, share, calls):")  # fmt: skip
+                for kind, ms, calls in ops_ms:
+                    print(f"  {kind:40s} {ms:10.1f} {ms / total:6.1%} {calls:6d}")
             _step_done(self._start)
 
     dataset = tf.data.Dataset.from_tensors(random_batch(args.batch, args.size)).repeat()
@@ -166,6 +220,59 @@ def run_keras(variant: str, args: argparse.Namespace) -> None:
     _finish(timer.losses)
 
 
+def run_jax(variant: str, args: argparse.Namespace) -> None:
+    """Keras under JAX: the project's jitted GAN step (``make_gan_step``), warmup + steps."""
+    os.environ["KERAS_BACKEND"] = "jax"
+    import jax
+    import keras
+    import numpy as np
+
+    try:
+        from colorize_tf.training import jax_loop as jax_train
+    except ImportError:  # before the package's move into subpackages
+        from colorize_tf import jax_train
+    from colorize_tf.models import build_discriminator, build_generator, count_params
+
+    policy = VARIANTS[variant][1]
+    keras.utils.set_random_seed(0)
+    keras.mixed_precision.set_global_policy(policy)
+    generator = build_generator(args.size)
+    discriminator = build_discriminator(args.size)
+    optimizers = [keras.optimizers.Adam(LEARNING_RATE, beta_1=BETA_1, beta_2=BETA_2) for _ in "gd"]
+    optimizers[0].build(generator.trainable_variables)
+    optimizers[1].build(discriminator.trainable_variables)
+    step = jax_train.make_gan_step(generator, discriminator, *optimizers, L1_WEIGHT)
+    values = jax_train._values
+    state = {
+        "g": values(generator.trainable_variables),
+        "g_nt": values(generator.non_trainable_variables),
+        "g_opt": values(optimizers[0].variables),
+        "d": values(discriminator.trainable_variables),
+        "d_nt": values(discriminator.non_trainable_variables),
+        "d_opt": values(optimizers[1].variables),
+    }
+    # The JAX step takes uint8 RGB crops and makes (L, ab) itself: a little more work than ours.
+    rgb = np.random.default_rng(0).integers(0, 256, (args.batch, args.size, args.size, 3))
+    rgb = jax.device_put(rgb.astype("uint8"))
+    ready = {
+        "params": {
+            "generator": list(count_params(generator)),
+            "discriminator": list(count_params(discriminator)),
+        },
+        "detail": f"Keras JAX backend, jax {jax.__version__} on {jax.devices()[0].platform}, "
+        f"policy {policy}, jax.jit (XLA), uint8 RGB in (Lab inside the step)",
+    }
+    _send(_READY, ready)
+    logs = {}
+    for _ in range(args.warmup + args.steps):
+        _wait_for_turn()
+        start = time.perf_counter()
+        state, logs = step(state, rgb)
+        logs = {k: float(v) for k, v in logs.items() if k in ("d_loss", "g_loss")}  # waits
+        _step_done(start)
+    _finish(logs)
+
+
 def run_torch(variant: str, args: argparse.Namespace) -> None:
     """Build the PyTorch twin and run the tutorial's step warmup + steps times, one per turn."""
     import torch
@@ -173,19 +280,34 @@ def run_torch(variant: str, args: argparse.Namespace) -> None:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from torch_reference import PatchDiscriminator, TutorialGAN, UNetGenerator, count_params
 
+    _, threads, autocast, channels_last = VARIANTS[variant]
     torch.manual_seed(0)
-    torch.set_num_threads(VARIANTS[variant][1] or args.torch_threads)
+    default_threads = torch.get_num_threads()  # PyTorch's choice: one per physical core
+    threads = threads or args.torch_threads or default_threads
+    torch.set_num_threads(threads)
     generator, discriminator = UNetGenerator(), PatchDiscriminator()
     params = {
         "generator": list(count_params(generator)),
         "discriminator": list(count_params(discriminator)),
     }
-    gan = TutorialGAN(generator, discriminator, l1_weight=L1_WEIGHT)
-    l_norm, ab = (
-        torch.from_numpy(x.transpose(0, 3, 1, 2).copy())  # NHWC -> NCHW
-        for x in random_batch(args.batch, args.size)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    generator, discriminator = (m.to(memory_format=layout) for m in (generator, discriminator))
+    gan = TutorialGAN(
+        generator,
+        discriminator,
+        l1_weight=L1_WEIGHT,
+        autocast=getattr(torch, autocast) if autocast else None,
     )
-    detail = f"torch {torch.__version__}, {torch.get_num_threads()} threads, NCHW fp32"
+    l_norm, ab = (
+        torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).contiguous(memory_format=layout)
+        for x in random_batch(args.batch, args.size)  # NHWC -> NCHW (channels-last: strides)
+    )
+    detail = (
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads (its default here: "
+        f"{default_threads}), {'channels-last' if channels_last else 'NCHW'}, "
+        f"{'bf16 autocast' if autocast else 'fp32'}, oneDNN "
+        f"{'on' if torch.backends.mkldnn.is_available() else 'off'}"
+    )
     _send(_READY, {"params": params, "detail": detail})
     losses = {}
     for _ in range(args.warmup + args.steps):
@@ -210,6 +332,8 @@ class Worker:
         command = [sys.executable, os.path.abspath(__file__), "--worker", variant]
         for flag in ("steps", "warmup", "batch", "size", "torch_threads"):
             command += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+        if args.profile:
+            command += ["--profile", os.path.join(args.profile, variant)]
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
@@ -289,60 +413,64 @@ def _format_params(params: dict) -> str:
     return f"G {g[0]:,} + {g[1]:,} BN stats, D {d[0]:,} + {d[1]:,} BN stats"
 
 
+def _is_torch(name: str) -> bool:
+    return VARIANTS[name][0] == "torch"
+
+
 def report(workers: list[Worker], args: argparse.Namespace) -> None:
-    """Print parameter counts, the setup of each variant, the timing table and the verdict."""
+    """Print parameter counts, the setup of each variant, the timing table and the verdict.
+
+    Ratios are to the fastest PyTorch variant by median step time (the peer at its best).
+    """
     ok = {w.variant: w for w in workers if not w.failed and w.seconds}
     print(
         f"\nbatch {args.batch}, {args.size}x{args.size}, {args.warmup} warm-up + {args.steps} "
         f"timed steps per variant, schedule {args.schedule}, {os.cpu_count()} CPU cores\n"
     )
+    medians = {name: statistics.median(w.seconds) for name, w in ok.items()}
+    peers = [name for name in ok if _is_torch(name)]
+    ref = min(peers, key=medians.get) if peers else None
     print("Parameter counts (trainable + BN moving statistics):")
-    reference = ok[REFERENCE].info["params"] if REFERENCE in ok else None
+    reference = ok[ref].info["params"] if ref else None
     for name, w in ok.items():
-        same = (
-            ""
-            if reference is None
-            else ("  (= torch)" if w.info["params"] == reference else "  MISMATCH")
-        )
-        print(f"  {name:9s} {_format_params(w.info['params'])}{same}")
+        same = ""
+        if reference is not None:
+            same = "  (= torch)" if w.info["params"] == reference else "  MISMATCH"
+        print(f"  {name:16s} {_format_params(w.info['params'])}{same}")
 
     print("\nSetup (load avg: mean of the 1-minute load average over the timed steps):")
     for name, w in ok.items():
         losses = ", ".join(f"{k} {v:.3f}" for k, v in sorted(w.result.get("losses", {}).items()))
         print(
-            f"  {name:9s} {w.info['detail']}; load avg {statistics.mean(w.load):.1f}; first step "
-            f"{w.result.get('first', float('nan')):.1f} s; peak RSS "
+            f"  {name:16s} {w.info['detail']}; load avg {statistics.mean(w.load):.1f}; first "
+            f"step {w.result.get('first', float('nan')):.1f} s; peak RSS "
             f"{w.result.get('peak_rss_mib', float('nan')):.0f} MiB; last losses {losses}"
         )
 
-    ref = ok.get(REFERENCE)
-    ref_median = statistics.median(ref.seconds) if ref else float("nan")
-    ref_min = min(ref.seconds) if ref else float("nan")
+    ref_median = medians[ref] if ref else float("nan")
+    ref_min = min(ok[ref].seconds) if ref else float("nan")
+    print(f"\nRatios are to the fastest PyTorch variant: {ref or 'none run'}")
     header = (
-        f"{'variant':9s} {'median s':>9s} {'min s':>8s} {'img/s':>7s} "
-        f"{'median/torch':>13s} {'min/torch':>10s}"
+        f"{'variant':16s} {'median s':>9s} {'min s':>8s} {'img/s':>7s} "
+        f"{'median/best peer':>17s} {'min/best peer':>14s}"
     )
-    print("\n" + header + "\n" + "-" * len(header))
-    best = None
+    print(header + "\n" + "-" * len(header))
     for name, w in ok.items():
-        median, fastest = statistics.median(w.seconds), min(w.seconds)
         print(
-            f"{name:9s} {median:9.2f} {fastest:8.2f} {args.batch / median:7.2f} "
-            f"{median / ref_median:12.2f}x {fastest / ref_min:9.2f}x"
+            f"{name:16s} {medians[name]:9.2f} {min(w.seconds):8.2f} "
+            f"{args.batch / medians[name]:7.2f} {medians[name] / ref_median:16.2f}x "
+            f"{min(w.seconds) / ref_min:13.2f}x"
         )
-        if VARIANTS[name][0] != "torch" and (best is None or median < best[1]):
-            best = (name, median)
-    if best is None or ref is None:
+    ours = [name for name in ok if not _is_torch(name)]
+    if not ours or ref is None:
         return
-    for name, w in ok.items():
-        if VARIANTS[name][0] != "torch":
-            continue
-        ratio = best[1] / statistics.median(w.seconds)
-        verdict = "MET" if ratio <= GOAL_RATIO else "NOT met"
-        print(
-            f"\nGoal: best Keras variant <= {GOAL_RATIO}x the {name} step time: {verdict} "
-            f"({best[0]} {best[1]:.2f} s = {ratio:.2f}x {name}'s {statistics.median(w.seconds):.2f} s)"
-        )
+    best = min(ours, key=medians.get)
+    ratio = medians[best] / ref_median
+    verdict = "MET" if ratio <= GOAL_RATIO else "NOT met"
+    print(
+        f"\nGoal: best Keras variant <= {GOAL_RATIO}x the fastest peer's step time: {verdict} "
+        f"({best} {medians[best]:.2f} s = {ratio:.2f}x {ref}'s {ref_median:.2f} s)"
+    )
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -354,19 +482,25 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--variants",
         default=",".join(DEFAULT_VARIANTS),
-        help=f"comma-separated, from {list(VARIANTS)}; ratios are to 'torch'",
+        help=f"comma-separated, from {list(VARIANTS)}; ratios are to the fastest torch one",
     )
     parser.add_argument(
         "--torch-threads",
         type=int,
-        default=os.cpu_count(),
-        help="torch.set_num_threads for 'torch' (default: all cores, as TF uses)",
+        default=0,
+        help="torch.set_num_threads for the torch variants (default 0: PyTorch's own default, "
+        "one thread per physical core, which is what a PyTorch user runs with)",
     )
     parser.add_argument(
         "--schedule",
         choices=("sequential", "turns"),
         default="sequential",
         help="one variant after another, or all alive taking turns step by step (more memory)",
+    )
+    parser.add_argument(
+        "--profile",
+        help="folder: trace the first timed step of each Keras (TF) variant with TensorFlow's "
+        "profiler into FOLDER/VARIANT and print its op types by time",
     )
     parser.add_argument("--worker", choices=list(VARIANTS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -384,7 +518,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.worker:
-        (run_torch if VARIANTS[args.worker][0] == "torch" else run_keras)(args.worker, args)
+        kind = VARIANTS[args.worker][0]
+        run = {"torch": run_torch, "jax": run_jax}.get(kind, run_keras)
+        run(args.worker, args)
         return 0
     workers = run_all(args)
     report(workers, args)
