@@ -71,13 +71,27 @@ class PeriodicCheckpoint(keras.callbacks.Callback):
     and the newest one always at the end of each fit.
     """
 
-    def __init__(self, directory: str | os.PathLike, groups: dict, counter: StepCounter, phase: str,
-                 steps_per_epoch: int, every: int, enabled: bool = True,
-                 resumed_epoch: tuple[int, int] = (0, 0), mirror_dir: str | os.PathLike = "",
-                 mirror_minutes: float = 0.0):
+    def __init__(
+        self,
+        directory: str | os.PathLike,
+        groups: dict,
+        counter: StepCounter,
+        phase: str,
+        steps_per_epoch: int,
+        every: int,
+        enabled: bool = True,
+        resumed_epoch: tuple[int, int] = (0, 0),
+        mirror_dir: str | os.PathLike = "",
+        mirror_minutes: float = 0.0,
+    ):
         super().__init__()
         self.directory, self.groups, self.counter = os.fspath(directory), groups, counter
-        self.phase, self.steps_per_epoch, self.every, self.enabled = phase, steps_per_epoch, every, enabled
+        self.phase, self.steps_per_epoch, self.every, self.enabled = (
+            phase,
+            steps_per_epoch,
+            every,
+            enabled,
+        )
         self.resumed_epoch = resumed_epoch
         self.mirror_dir, self.mirror_s = os.fspath(mirror_dir), 60.0 * mirror_minutes
         self._last_saved = counter.step
@@ -141,16 +155,25 @@ def colorization_grid(generator, l_norm, ab_true) -> np.ndarray:
     gray = color.l_ab_to_rgb(l_norm, np.zeros_like(np.asarray(ab_true)))
     pred = color.l_ab_to_rgb(l_norm, ab_pred)
     true = color.l_ab_to_rgb(l_norm, ab_true)
-    rows = [np.concatenate([np.asarray(g), np.asarray(p), np.asarray(t)], axis=1)
-            for g, p, t in zip(gray, pred, true, strict=True)]
+    rows = [
+        np.concatenate([np.asarray(g), np.asarray(p), np.asarray(t)], axis=1)
+        for g, p, t in zip(gray, pred, true, strict=True)
+    ]
     return np.concatenate(rows, axis=0)
 
 
 class SampleColorizations(keras.callbacks.Callback):
     """Each epoch, colorize a fixed validation batch: TensorBoard image + ``samples/epoch-NNN.png``."""
 
-    def __init__(self, generator, l_norm, ab_true, out_dir: str | os.PathLike, summary_writer=None,
-                 tag: str = "samples"):
+    def __init__(
+        self,
+        generator,
+        l_norm,
+        ab_true,
+        out_dir: str | os.PathLike,
+        summary_writer=None,
+        tag: str = "samples",
+    ):
         super().__init__()
         self.generator, self.l_norm, self.ab_true = generator, l_norm, ab_true
         self.out_dir, self.writer, self.tag = os.fspath(out_dir), summary_writer, tag
@@ -160,7 +183,9 @@ class SampleColorizations(keras.callbacks.Callback):
         png = io.BytesIO()
         keras.utils.save_img(png, grid, file_format="png", scale=True)
         fileio.makedirs(self.out_dir)
-        fileio.write_bytes(fileio.join(self.out_dir, f"{self.tag}-epoch-{epoch + 1:03d}.png"), png.getvalue())
+        fileio.write_bytes(
+            fileio.join(self.out_dir, f"{self.tag}-epoch-{epoch + 1:03d}.png"), png.getvalue()
+        )
         if self.writer is not None:
             import tensorflow as tf  # TensorBoard images are TF's; kept out of the math above
 
@@ -188,8 +213,9 @@ class GeneratorAverage(keras.callbacks.Callback):
         state: a dict shared across phases: ``average`` (list of arrays), ``best``.
     """
 
-    def __init__(self, generator, val_ds, decay: float, phase: str, state: dict,
-                 select_best: bool = True):
+    def __init__(
+        self, generator, val_ds, decay: float, phase: str, state: dict, select_best: bool = True
+    ):
         super().__init__()
         self.generator, self.val_ds, self.decay, self.phase = generator, val_ds, decay, phase
         self.state, self.select_best = state, select_best
@@ -203,7 +229,9 @@ class GeneratorAverage(keras.callbacks.Callback):
             return
         # Keras calls this once per execution: decay for every step the execution ran.
         decay = self.decay ** getattr(self.model, "steps_per_execution", 1)
-        for average, weight in zip(self.state["average"], self.generator.get_weights(), strict=True):
+        for average, weight in zip(
+            self.state["average"], self.generator.get_weights(), strict=True
+        ):
             average *= decay
             average += (1.0 - decay) * weight
 
@@ -218,14 +246,18 @@ class GeneratorAverage(keras.callbacks.Callback):
             results = self.model.evaluate(self.val_ds, return_dict=True, verbose=0)
             self.generator.set_weights(raw)
             if logs is not None:
-                logs.update({f"ema_{k}": float(v) for k, v in results.items() if not k.startswith("gray_")})
+                logs.update(
+                    {f"ema_{k}": float(v) for k, v in results.items() if not k.startswith("gray_")}
+                )
         else:
-            results = {k[len("val_"):]: v for k, v in (logs or {}).items() if k.startswith("val_")}
+            results = {k[len("val_") :]: v for k, v in (logs or {}).items() if k.startswith("val_")}
         psnr = float(results.get("psnr", float("-inf")))
         best = self.state.get("best")
         if self.select_best and (best is None or psnr > best["metrics"]["psnr"]):
             self.state["best"] = {
-                "phase": self.phase, "epoch": epoch + 1, "ema": self.decay > 0.0,
+                "phase": self.phase,
+                "epoch": epoch + 1,
+                "ema": self.decay > 0.0,
                 "metrics": {k: float(v) for k, v in results.items()},
                 "weights": [np.array(w, copy=True) for w in averaged],
             }

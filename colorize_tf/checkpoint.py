@@ -47,8 +47,12 @@ def phase_groups(phase: str, generator, discriminator, optimizers: dict) -> dict
     if phase == "pretrain":
         return {"generator": generator, "optimizer_pretrain": optimizers["pretrain"]}
     if phase == "gan":
-        return {"generator": generator, "discriminator": discriminator,
-                "optimizer_g_gan": optimizers["g_gan"], "optimizer_d_gan": optimizers["d_gan"]}
+        return {
+            "generator": generator,
+            "discriminator": discriminator,
+            "optimizer_g_gan": optimizers["g_gan"],
+            "optimizer_d_gan": optimizers["d_gan"],
+        }
     raise ValueError(f"unknown phase {phase!r}")
 
 
@@ -57,7 +61,9 @@ def _meta(path: str) -> str:
     return path[: -len(".npz")] + ".json"
 
 
-def save(directory: str | os.PathLike, step: int, groups: dict, progress: dict, keep: int = 2) -> str:
+def save(
+    directory: str | os.PathLike, step: int, groups: dict, progress: dict, keep: int = 2
+) -> str:
     """Write ``ckpt-<step>.npz`` and ``ckpt-<step>.json`` (progress: phase, epoch, step...)."""
     directory = os.fspath(directory)
     fileio.makedirs(directory)
@@ -77,7 +83,9 @@ def _write(directory: str, step: int, arrays: bytes, record: str, keep: int) -> 
             fileio.remove(fileio.join(directory, name))
     fileio.write_bytes(f"{stem}.tmp.npz", arrays, durable=True)
     fileio.write_text(f"{stem}.tmp.json", record)
-    fileio.rename(f"{stem}.tmp.npz", f"{stem}.npz")  # the .npz lands first: a .json always has its arrays
+    fileio.rename(
+        f"{stem}.tmp.npz", f"{stem}.npz"
+    )  # the .npz lands first: a .json always has its arrays
     fileio.rename(f"{stem}.tmp.json", f"{stem}.json")
     for old in list_checkpoints(directory)[:-keep]:
         fileio.remove(old)
@@ -126,7 +134,11 @@ def restore(path: str | os.PathLike, groups: dict) -> None:
     with np.load(io.BytesIO(fileio.read_bytes(path))) as stored:
         named = _named_variables(groups)
         expected = [key for key, _ in named]
-        stored_keys = [k for k in stored.files if k.split("/", 1)[0] in groups and groups[k.split("/", 1)[0]] is not None]
+        stored_keys = [
+            k
+            for k in stored.files
+            if k.split("/", 1)[0] in groups and groups[k.split("/", 1)[0]] is not None
+        ]
         if sorted(stored_keys) != sorted(expected):
             missing = sorted(set(expected) - set(stored_keys))[:3]
             extra = sorted(set(stored_keys) - set(expected))[:3]

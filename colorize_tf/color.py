@@ -137,4 +137,3 @@ def l_ab_to_rgb(l_norm, ab_norm):
     """(L_norm (..., 1), ab_norm (..., 2)) -> sRGB in [0, 1] (..., 3), clipped to the gamut."""
     lab = ops.concatenate([denormalize_l(l_norm), denormalize_ab(ab_norm)], axis=-1)
     return lab_to_rgb(lab)
-

@@ -338,9 +338,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or globs")
     parser.add_argument("--out", required=True, help="output folder (created if needed)")
-    parser.add_argument(
-        "--model", help=MODEL_HELP
-    )
+    parser.add_argument("--model", help=MODEL_HELP)
     parser.add_argument(
         "--format",
         choices=("auto", "png", "jpeg"),
@@ -357,7 +355,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"skip larger images (default: {DEFAULT_MAX_PIXELS:,})",
     )
     parser.add_argument(
-        "--size", type=int, default=None,
+        "--size",
+        type=int,
+        default=None,
         help="network input size for Keras-based models (default: the size it was trained at)",
     )
     parser.add_argument(
@@ -369,20 +369,30 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--no-temporal", action="store_true", help="colorize every frame on its own (flickers)"
     )
     films.add_argument(
-        "--temporal-strength", type=float, default=temporal.DEFAULT_STRENGTH,
+        "--temporal-strength",
+        type=float,
+        default=temporal.DEFAULT_STRENGTH,
         help="weight in [0, 1) of the motion-compensated history where tracking is reliable "
         f"(default: {temporal.DEFAULT_STRENGTH})",
     )
     films.add_argument(
-        "--cut-threshold", type=float, default=temporal.DEFAULT_CUT_THRESHOLD,
+        "--cut-threshold",
+        type=float,
+        default=temporal.DEFAULT_CUT_THRESHOLD,
         help="L-histogram distance in (0, 1] that starts a new shot "
         f"(default: {temporal.DEFAULT_CUT_THRESHOLD})",
     )
     return parser.parse_args(argv)
 
 
-def _colorize_videos(videos: list[Job], photos: list[Job], colorize: Colorize, out_dir: Path,
-                     args: argparse.Namespace, summary: Summary) -> None:
+def _colorize_videos(
+    videos: list[Job],
+    photos: list[Job],
+    colorize: Colorize,
+    out_dir: Path,
+    args: argparse.Namespace,
+    summary: Summary,
+) -> None:
     """The video jobs through ``video.colorize_videos``; a missing extra fails each one."""
     try:
         temporal.TemporalSmoother(args.temporal_strength, args.cut_threshold)  # checks both

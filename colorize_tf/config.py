@@ -44,7 +44,9 @@ class DataConfig:
     max_pixels: int = 60_000_000  # larger images are refused with a message
     shuffle_buffer: int = 1024
     cache: bool = True  # cache decoded, resized images in memory
-    max_zoom: float = 1.25  # training crops cover 1/max_zoom .. all of the short side (scale jitter)
+    max_zoom: float = (
+        1.25  # training crops cover 1/max_zoom .. all of the short side (scale jitter)
+    )
 
 
 @dataclass
@@ -158,7 +160,9 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     base = raw.pop("base", None)
     if base is None:
         return raw
-    base_path = resolve_config_path(base) if not (path.parent / base).is_file() else path.parent / base
+    base_path = (
+        resolve_config_path(base) if not (path.parent / base).is_file() else path.parent / base
+    )
     return _deep_merge(_read_yaml(base_path, (*seen, path.resolve())), raw)
 
 
@@ -223,7 +227,9 @@ def _check_value(key: str, hint: Any, value: Any) -> Any:
     if hint is str and value is None:
         value = ""
     if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
-        raise ConfigError(f"{key}: expected {hint.__name__}, got {value!r} ({type(value).__name__})")
+        raise ConfigError(
+            f"{key}: expected {hint.__name__}, got {value!r} ({type(value).__name__})"
+        )
     if key in _CHOICES and value not in _CHOICES[key]:
         raise ConfigError(f"{key}: {value!r} is not one of {sorted(_CHOICES[key])}")
     return value
@@ -233,7 +239,9 @@ def validate(config: Config) -> Config:
     """Checks across fields that types alone cannot express."""
     problems = []
     if config.data.crop_size <= 0 or config.data.crop_size % 32:
-        problems.append(f"data.crop_size must be a positive multiple of 32, got {config.data.crop_size}")
+        problems.append(
+            f"data.crop_size must be a positive multiple of 32, got {config.data.crop_size}"
+        )
     if config.data.batch_size < 1 or config.data.val_batch_size < 1:
         problems.append("data.batch_size and data.val_batch_size must be >= 1")
     if not 0.0 <= config.data.val_fraction < 1.0:
@@ -251,7 +259,9 @@ def validate(config: Config) -> Config:
     if not 0.0 <= config.train.ema_decay < 1.0:
         problems.append(f"train.ema_decay must be in [0, 1), got {config.train.ema_decay}")
     if not 0.0 <= config.train.label_smoothing < 0.5:
-        problems.append(f"train.label_smoothing must be in [0, 0.5), got {config.train.label_smoothing}")
+        problems.append(
+            f"train.label_smoothing must be in [0, 0.5), got {config.train.label_smoothing}"
+        )
     if config.train.d_learning_rate < 0:
         problems.append("train.d_learning_rate must be >= 0 (0: the GAN phase's rate)")
     if config.train.checkpoint_every < 1:
@@ -276,7 +286,9 @@ def config_from_yaml(text: str, source: str = "<yaml>") -> Config:
     return validate(_build(Config, tree, ""))
 
 
-def load_config(name_or_path: str | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+def load_config(
+    name_or_path: str | None = None, overrides: list[str] | tuple[str, ...] = ()
+) -> Config:
     """Resolve a run's config: defaults, then the file (default: quickstart), then overrides."""
     tree = _read_yaml(resolve_config_path(name_or_path or DEFAULT_CONFIG))
     for text in overrides:

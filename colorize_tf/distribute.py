@@ -105,7 +105,9 @@ def tpu_strategy(tpu: str = "", timeout_s: float = TPU_CONNECT_TIMEOUT_S) -> tf.
         raise
     except Exception as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise StrategyError(f"no TPU at {address!r}: {first_line[:300]}\n{TPU_INSTALL_HINT}") from None
+        raise StrategyError(
+            f"no TPU at {address!r}: {first_line[:300]}\n{TPU_INSTALL_HINT}"
+        ) from None
 
 
 def get_strategy(name: str = "auto", tpu: str = "") -> tf.distribute.Strategy:
@@ -146,12 +148,16 @@ def set_precision(precision: str) -> str:
     ``keras.optimizers.LossScaleOptimizer`` (``make_optimizer`` does it).
     """
     if precision not in PRECISIONS:
-        raise StrategyError(f"unknown mixed precision {precision!r}; choose one of {list(PRECISIONS)}")
+        raise StrategyError(
+            f"unknown mixed precision {precision!r}; choose one of {list(PRECISIONS)}"
+        )
     keras.mixed_precision.set_global_policy(PRECISIONS[precision])
     return PRECISIONS[precision]
 
 
-def make_optimizer(learning_rate: float, beta_1: float, beta_2: float) -> keras.optimizers.Optimizer:
+def make_optimizer(
+    learning_rate: float, beta_1: float, beta_2: float
+) -> keras.optimizers.Optimizer:
     """Adam, wrapped for loss scaling when the global policy computes in float16."""
     optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2)
     if keras.mixed_precision.global_policy().compute_dtype == "float16":
@@ -184,9 +190,14 @@ def _tpu_device_files(dev: str = "/dev") -> list[str]:
     ``/dev/vfio/N`` (v5e and later; ``/dev/vfio/vfio`` alone is only the VFIO control file).
     Linux's own accelerator class (Intel NPUs, Gaudi) lives in a folder, ``/dev/accel/accelN``:
     not a TPU."""
-    accel = sorted(p for p in glob.glob(os.path.join(dev, "accel*"))
-                   if re.fullmatch(r"accel\d+", os.path.basename(p)))
-    vfio = sorted(p for p in glob.glob(os.path.join(dev, "vfio", "*")) if os.path.basename(p).isdigit())
+    accel = sorted(
+        p
+        for p in glob.glob(os.path.join(dev, "accel*"))
+        if re.fullmatch(r"accel\d+", os.path.basename(p))
+    )
+    vfio = sorted(
+        p for p in glob.glob(os.path.join(dev, "vfio", "*")) if os.path.basename(p).isdigit()
+    )
     if _nvidia_device_files(dev):  # VFIO groups also appear beside passed-through GPUs
         vfio = []
     return accel + vfio
@@ -225,8 +236,12 @@ def probe_hardware(strategy: tf.distribute.Strategy | None = None, dev: str = "/
     )
 
 
-def check_accelerator(hardware: Hardware | None = None, *, strategy: tf.distribute.Strategy | None = None,
-                      requested: str = "auto") -> str:
+def check_accelerator(
+    hardware: Hardware | None = None,
+    *,
+    strategy: tf.distribute.Strategy | None = None,
+    requested: str = "auto",
+) -> str:
     """``"tpu"``, ``"gpu"`` or ``"cpu"``: what the run computes on. Raises StrategyError, saying
     what to do, when a TPU or GPU is present but TensorFlow does not use it.
 
@@ -310,8 +325,14 @@ def largest_divisor_at_most(n: int, limit: int) -> int:
     return max(d for d in range(1, min(n, limit) + 1) if n % d == 0)
 
 
-def epoch_plan(train_images: int | None, global_batch: int, steps_per_execution: int,
-               configured_steps: int = 0, resume_offset: int = 0, how: str = "counted") -> EpochPlan:
+def epoch_plan(
+    train_images: int | None,
+    global_batch: int,
+    steps_per_execution: int,
+    configured_steps: int = 0,
+    resume_offset: int = 0,
+    how: str = "counted",
+) -> EpochPlan:
     """Steps per epoch from the data size (or the config) and a ``steps_per_execution`` that
     divides both the epoch and, when resuming mid-epoch, the steps already done in it.
 
@@ -330,4 +351,6 @@ def epoch_plan(train_images: int | None, global_batch: int, steps_per_execution:
         steps, leftover = divmod(train_images, global_batch)
     # A resumed epoch runs `steps - resume_offset` more steps: executions must divide that too.
     span = math.gcd(steps, resume_offset) if resume_offset else steps
-    return EpochPlan(global_batch, steps, largest_divisor_at_most(span, steps_per_execution), leftover, how)
+    return EpochPlan(
+        global_batch, steps, largest_divisor_at_most(span, steps_per_execution), leftover, how
+    )

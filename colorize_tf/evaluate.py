@@ -38,8 +38,11 @@ def _summaries(rows: list[dict], prefix: str) -> dict:
     out = {}
     for name in METRICS:
         values = np.array([row[f"{prefix}{name}"] for row in rows], dtype=np.float64)
-        out[name] = {"mean": float(values.mean()), "median": float(np.median(values)),
-                     "std": float(values.std())}
+        out[name] = {
+            "mean": float(values.mean()),
+            "median": float(np.median(values)),
+            "std": float(values.std()),
+        }
     return out
 
 
@@ -95,8 +98,13 @@ def score_batches(colorize, dataset, limit: int = 0, full_res: bool = False, pro
 def write_report(out: Path, rows: list[dict], samples, protocol: dict, skipped: list[str]) -> dict:
     """metrics.json, per_image.csv, report.md and report.png in ``out``; returns the summary."""
     out.mkdir(parents=True, exist_ok=True)
-    summary = {"count": len(rows), "protocol": protocol, "ours": _summaries(rows, "ours_"),
-               "gray": _summaries(rows, "gray_"), "skipped": skipped}
+    summary = {
+        "count": len(rows),
+        "protocol": protocol,
+        "ours": _summaries(rows, "ours_"),
+        "gray": _summaries(rows, "gray_"),
+        "skipped": skipped,
+    }
     full_rows = [row for row in rows if "full_psnr" in row]
     if full_rows:
         summary["full_res"] = _summaries(full_rows, "full_")
@@ -130,11 +138,16 @@ def markdown_table(summary: dict) -> str:
     if "full_res" in summary:
         rows.append(("ours, full resolution", summary["full_res"]))
     for name, s in rows:
-        cells = [f"{s[k]['mean']:.{d}f} ({s[k]['median']:.{d}f})" for k, d in
-                 (("psnr", 2), ("ssim", 4), ("cf_pred", 1), ("delta_cf", 1))]
+        cells = [
+            f"{s[k]['mean']:.{d}f} ({s[k]['median']:.{d}f})"
+            for k, d in (("psnr", 2), ("ssim", 4), ("cf_pred", 1), ("delta_cf", 1))
+        ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     cf_true = summary["ours"]["cf_true"]
-    lines += ["", f"Colorfulness of the ground truth: {cf_true['mean']:.1f} ({cf_true['median']:.1f})."]
+    lines += [
+        "",
+        f"Colorfulness of the ground truth: {cf_true['mean']:.1f} ({cf_true['median']:.1f}).",
+    ]
     if summary["skipped"]:
         lines += ["", f"Skipped {len(summary['skipped'])} file(s):"]
         lines += [f"- `{path}`: {reason}" for path, reason in summary["skipped"]]
@@ -151,7 +164,9 @@ def _figure(path: Path, rows: list[dict], samples) -> None:
     fig = plt.figure(figsize=(12, 3 * max(n, 1) / 2 + 4), constrained_layout=True)
     grid = fig.add_gridspec(max(n, 1) + 2, 3)
     for r, images in enumerate(samples):
-        for c, (image, title) in enumerate(zip(images, ("gray (a=b=0)", "ours", "truth"), strict=True)):
+        for c, (image, title) in enumerate(
+            zip(images, ("gray (a=b=0)", "ours", "truth"), strict=True)
+        ):
             ax = fig.add_subplot(grid[r, c])
             ax.imshow(image)
             ax.set_axis_off()
@@ -159,10 +174,19 @@ def _figure(path: Path, rows: list[dict], samples) -> None:
                 ax.set_title(title)
     ax = fig.add_subplot(grid[n:, :])
     for prefix, label, marker in (("ours_", "ours", "o"), ("gray_", "gray (a=b=0)", "x")):
-        ax.scatter([row[prefix + "cf_pred"] for row in rows], [row[prefix + "psnr"] for row in rows],
-                   label=label, marker=marker, alpha=0.7)
-    ax.axvline(float(np.mean([row["ours_cf_true"] for row in rows])), color="gray", linestyle="--",
-               label="mean colorfulness of the truth")
+        ax.scatter(
+            [row[prefix + "cf_pred"] for row in rows],
+            [row[prefix + "psnr"] for row in rows],
+            label=label,
+            marker=marker,
+            alpha=0.7,
+        )
+    ax.axvline(
+        float(np.mean([row["ours_cf_true"] for row in rows])),
+        color="gray",
+        linestyle="--",
+        label="mean colorfulness of the truth",
+    )
     ax.set_xlabel("colorfulness of the output (Hasler & Suesstrunk)")
     ax.set_ylabel("PSNR vs truth (dB)")
     ax.legend()
@@ -171,10 +195,21 @@ def _figure(path: Path, rows: list[dict], samples) -> None:
     plt.close(fig)
 
 
-def evaluate(model: str | None, data_source: str, out: Path, *, split: str = "val", size: int = 256,
-             limit: int = 0, batch_size: int = 8, full_res: bool = False, val_fraction: float = 0.1,
-             max_pixels: int | None = None, verbose: bool = True,
-             model_size: int | None = None) -> dict:
+def evaluate(
+    model: str | None,
+    data_source: str,
+    out: Path,
+    *,
+    split: str = "val",
+    size: int = 256,
+    limit: int = 0,
+    batch_size: int = 8,
+    full_res: bool = False,
+    val_fraction: float = 0.1,
+    max_pixels: int | None = None,
+    verbose: bool = True,
+    model_size: int | None = None,
+) -> dict:
     """Run the protocol and write the report; returns the summary (see ``write_report``).
 
     ``size`` is the protocol's crop (256, as papers report); the serving path then resizes
@@ -192,9 +227,14 @@ def evaluate(model: str | None, data_source: str, out: Path, *, split: str = "va
 
     colorize, description = colorize_cli.load_colorizer(model, size=model_size)
     max_pixels = max_pixels or data.DEFAULT_MAX_PIXELS
-    dataset = data.build_eval_rgb_dataset(data_source, split=split, batch_size=batch_size,
-                                          crop_size=size, val_fraction=val_fraction,
-                                          max_pixels=max_pixels)
+    dataset = data.build_eval_rgb_dataset(
+        data_source,
+        split=split,
+        batch_size=batch_size,
+        crop_size=size,
+        val_fraction=val_fraction,
+        max_pixels=max_pixels,
+    )
     # Files the pipeline skips (with the reason) and the progress bar's target, from one
     # pre-scan; record sources (TFRecord, TFDS) name neither before reading.
     skipped, target = [], limit or None
@@ -208,35 +248,65 @@ def evaluate(model: str | None, data_source: str, out: Path, *, split: str = "va
     rows, samples, full_skipped = score_batches(colorize, dataset, limit, full_res, progress)
     if not rows:
         raise ValueError(f"no image was scored from {data_source!r} (split {split!r})")
-    protocol = {"model": description, "data": data_source, "split": split, "size": size,
-                "crop": f"short side resized to {size}, center crop {size}x{size}",
-                "prediction": "the serving path (colorize_tf.serving) on the uint8 crop",
-                "psnr": "uint8 RGB, peak 255, per image then averaged; identical images cap at 100 dB",
-                "ssim": "11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03, per RGB channel then averaged",
-                "colorfulness": "Hasler & Suesstrunk 2003 on 0..255 RGB",
-                "baseline": "gray: the truth's L with a = b = 0"}
+    protocol = {
+        "model": description,
+        "data": data_source,
+        "split": split,
+        "size": size,
+        "crop": f"short side resized to {size}, center crop {size}x{size}",
+        "prediction": "the serving path (colorize_tf.serving) on the uint8 crop",
+        "psnr": "uint8 RGB, peak 255, per image then averaged; identical images cap at 100 dB",
+        "ssim": "11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03, per RGB channel then averaged",
+        "colorfulness": "Hasler & Suesstrunk 2003 on 0..255 RGB",
+        "baseline": "gray: the truth's L with a = b = 0",
+    }
     return write_report(out, rows, samples, protocol, skipped + full_skipped)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m colorize_tf.evaluate", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m colorize_tf.evaluate", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--model", default=None, help=MODEL_HELP)
-    parser.add_argument("--data", default="samples", help="any source colorize_tf.data reads (default: samples)")
+    parser.add_argument(
+        "--data", default="samples", help="any source colorize_tf.data reads (default: samples)"
+    )
     parser.add_argument("--split", default="val", choices=("train", "val", "all"))
     parser.add_argument("--out", required=True, help="report folder")
     parser.add_argument("--limit", type=int, default=0, help="score at most N images (0: all)")
-    parser.add_argument("--size", type=int, default=256, help="crop size of the protocol (default: 256)")
-    parser.add_argument("--model-size", type=int, default=None,
-                        help="network input size (default: the size the model was trained at)")
+    parser.add_argument(
+        "--size", type=int, default=256, help="crop size of the protocol (default: 256)"
+    )
+    parser.add_argument(
+        "--model-size",
+        type=int,
+        default=None,
+        help="network input size (default: the size the model was trained at)",
+    )
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--full-res", action="store_true", help="also score full-resolution outputs")
-    parser.add_argument("--val-fraction", type=float, default=0.1,
-                        help="the deterministic split's validation share (as in training)")
+    parser.add_argument(
+        "--full-res", action="store_true", help="also score full-resolution outputs"
+    )
+    parser.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.1,
+        help="the deterministic split's validation share (as in training)",
+    )
     args = parser.parse_args(argv)
     try:
-        summary = evaluate(args.model, args.data, Path(args.out), split=args.split, size=args.size,
-                           limit=args.limit, batch_size=args.batch_size, full_res=args.full_res,
-                           val_fraction=args.val_fraction, model_size=args.model_size)
+        summary = evaluate(
+            args.model,
+            args.data,
+            Path(args.out),
+            split=args.split,
+            size=args.size,
+            limit=args.limit,
+            batch_size=args.batch_size,
+            full_res=args.full_res,
+            val_fraction=args.val_fraction,
+            model_size=args.model_size,
+        )
     except (FileNotFoundError, ValueError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

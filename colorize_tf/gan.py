@@ -88,7 +88,9 @@ class ColorizationGAN(keras.Model):
 
     @property
     def metrics(self):
-        train = [self.trackers["g_l1"]] if self.phase == "pretrain" else list(self.trackers.values())
+        train = (
+            [self.trackers["g_l1"]] if self.phase == "pretrain" else list(self.trackers.values())
+        )
         return train + list(self.eval_trackers.values())
 
     # --- training ----------------------------------------------------------------------
@@ -121,17 +123,23 @@ class ColorizationGAN(keras.Model):
 
             if self.phase == "gan":
                 with tf.GradientTape() as d_tape:
-                    real_logits = self.discriminator(ops.concatenate([l_norm, ab_true], -1), training=True)
+                    real_logits = self.discriminator(
+                        ops.concatenate([l_norm, ab_true], -1), training=True
+                    )
                     fake_logits = self.discriminator(
                         ops.concatenate([l_norm, ops.stop_gradient(ab_fake)], -1), training=True
                     )
-                    d_parts = losses.discriminator_loss(real_logits, fake_logits, self.label_smoothing)
+                    d_parts = losses.discriminator_loss(
+                        real_logits, fake_logits, self.label_smoothing
+                    )
                     d_loss = self._reduce(d_parts["total"], global_batch)
                     # Scaled inside the tape (fp16 loss scaling), or the tape never sees it.
                     d_scaled = self.d_optimizer.scale_loss(d_loss)
                 self._apply(self.d_optimizer, d_tape, d_scaled, d_vars)
                 # The generator is judged by the discriminator it just made stronger.
-                fake_logits = self.discriminator(ops.concatenate([l_norm, ab_fake], -1), training=True)
+                fake_logits = self.discriminator(
+                    ops.concatenate([l_norm, ab_fake], -1), training=True
+                )
                 g_parts = losses.generator_loss(fake_logits, ab_fake, ab_true, self.l1_weight)
             else:
                 g_parts = {"l1": losses.l1_loss(ab_fake, ab_true)}
@@ -157,7 +165,10 @@ class ColorizationGAN(keras.Model):
         true_rgb = color.l_ab_to_rgb(l_norm, ab_true)  # (B, H, W, 3) in [0, 1]
         pred_rgb = color.l_ab_to_rgb(l_norm, ab_pred)
         gray_rgb = color.l_ab_to_rgb(l_norm, ops.zeros_like(ab_true))
-        for prefix, rgb, ab in (("", pred_rgb, ab_pred), ("gray_", gray_rgb, ops.zeros_like(ab_true))):
+        for prefix, rgb, ab in (
+            ("", pred_rgb, ab_pred),
+            ("gray_", gray_rgb, ops.zeros_like(ab_true)),
+        ):
             self.eval_trackers[prefix + "l1"].update_state(losses.l1_loss(ab, ab_true))
             self.eval_trackers[prefix + "psnr"].update_state(metrics.psnr(rgb, true_rgb))
             self.eval_trackers[prefix + "ssim"].update_state(metrics.ssim(rgb, true_rgb))

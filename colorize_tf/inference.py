@@ -24,10 +24,14 @@ from colorize_tf import presets
 JAX_SPEC_FILE = "generator.json"  # written by ``colorize_tf.jax_train`` beside its weights
 
 
-MODEL_HELP = ("generator .keras, preset folder, JAX weights folder, SavedModel folder or .tflite "
-              "(default: the model shipped in the package)")  # every command's --model
-KERAS_MODEL_HELP = ("generator .keras, preset folder or JAX weights folder (default: the model "
-                    "shipped in the package)")  # --model of commands that need the Keras network
+MODEL_HELP = (
+    "generator .keras, preset folder, JAX weights folder, SavedModel folder or .tflite "
+    "(default: the model shipped in the package)"
+)  # every command's --model
+KERAS_MODEL_HELP = (
+    "generator .keras, preset folder or JAX weights folder (default: the model "
+    "shipped in the package)"
+)  # --model of commands that need the Keras network
 
 
 def default_model() -> str:
@@ -90,7 +94,9 @@ def load_keras_file(path: str | os.PathLike):
             f"{path} maps {in_channels} to {out_channels} channels; a generator maps L (1) to "
             "ab (2). (Saved the GAN wrapper instead of its generator?)"
         )
-    return colorize_tf.models.float32_copy(model)  # a mixed-precision run's file: compute in float32
+    return colorize_tf.models.float32_copy(
+        model
+    )  # a mixed-precision run's file: compute in float32
 
 
 def load_generator(path: str | os.PathLike | None = None):
@@ -106,8 +112,10 @@ def load_generator(path: str | os.PathLike | None = None):
         return load_jax_weights(path)
     if form == "keras":
         return load_keras_file(path)
-    raise ValueError(f"{path} is a {form}, not a Keras generator (export needs .keras, a preset "
-                     "or a JAX weights folder)")
+    raise ValueError(
+        f"{path} is a {form}, not a Keras generator (export needs .keras, a preset "
+        "or a JAX weights folder)"
+    )
 
 
 class Colorizer:
@@ -122,8 +130,14 @@ class Colorizer:
         generator: the Keras generator, for the Keras-based forms (else None).
     """
 
-    def __init__(self, run: Callable[[np.ndarray], np.ndarray], size: int | None, form: str,
-                 description: str, generator=None):
+    def __init__(
+        self,
+        run: Callable[[np.ndarray], np.ndarray],
+        size: int | None,
+        form: str,
+        description: str,
+        generator=None,
+    ):
         self._run, self.size, self.form = run, size, form
         self.description, self.generator = description, generator
 
@@ -139,8 +153,9 @@ class Colorizer:
         return load_colorizer(str(presets.preset_path(name_or_path)), size=size)
 
 
-def load_colorizer(model: str | os.PathLike | None = None, size: int | None = None,
-                   threads: int | None = None) -> Colorizer:
+def load_colorizer(
+    model: str | os.PathLike | None = None, size: int | None = None, threads: int | None = None
+) -> Colorizer:
     """Any model form -> a ``Colorizer``.
 
     Args:
@@ -170,12 +185,16 @@ def load_colorizer(model: str | os.PathLike | None = None, size: int | None = No
         predictor = serving.TFLitePredictAB(model, num_threads=threads or os.cpu_count())
         return Colorizer(
             lambda image: serving.colorize_image(predictor, image, predictor.size),
-            predictor.size, form,
+            predictor.size,
+            form,
             f"TFLite {model} ({predictor.contract}, {predictor.size}x{predictor.size})",
         )
     generator = load_generator(model)
     size = serving.model_size(generator, size)
     return Colorizer(
-        lambda image: serving.colorize_image(generator, image, size), size, form,
-        f"{form} {model} (input {size}x{size})", generator,
+        lambda image: serving.colorize_image(generator, image, size),
+        size,
+        form,
+        f"{form} {model} (input {size}x{size})",
+        generator,
     )

@@ -21,7 +21,9 @@ SPLIT_HASH_KEY = (0x636F6C6F72697A65, 0x5F74665F73706C69)
 SPLIT_BUCKETS = 1 << 30
 
 
-def splits_from_fractions(fractions: Sequence[float] | np.ndarray, val_fraction: float) -> list[str]:
+def splits_from_fractions(
+    fractions: Sequence[float] | np.ndarray, val_fraction: float
+) -> list[str]:
     """Per-name hash fractions in [0, 1) -> "train" / "val" each.
 
     A name is ``val`` when its fraction is below ``val_fraction``. A tiny source whose hash

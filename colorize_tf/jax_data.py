@@ -126,7 +126,9 @@ def list_image_files(source: str) -> tuple[str, list[str]]:
     return root, paths
 
 
-def split_files(source: str, split: str, val_fraction: float = 0.1, max_images: int = 0) -> list[str]:
+def split_files(
+    source: str, split: str, val_fraction: float = 0.1, max_images: int = 0
+) -> list[str]:
     """Absolute paths of ``source``'s images in ``split`` ("train", "val" or "all").
 
     ``max_images`` > 0 first keeps the first that many files in name order (a fixed subset,
@@ -192,7 +194,9 @@ def decode_photos(paths: Sequence[str], short_side: int, workers: int = 0) -> li
     images = [r for r in results if not isinstance(r, str)]
     skipped = [r for r in results if isinstance(r, str)]
     if skipped:
-        log.warning("skipped %d unreadable image(s):\n  %s", len(skipped), "\n  ".join(skipped[:50]))
+        log.warning(
+            "skipped %d unreadable image(s):\n  %s", len(skipped), "\n  ".join(skipped[:50])
+        )
     if paths and not images:
         raise DataSourceError(f"none of {len(paths)} image files could be decoded: {skipped[:3]}")
     return images
@@ -224,7 +228,9 @@ def train_crop(image: Image.Image, crop_size: int, rng: np.random.Generator,
     left = int(rng.integers(0, width - side + 1))
     # Crop and resize in one C call (box=), and flip in C too: PIL releases the GIL in both,
     # so several threads cut crops at once.
-    crop = image.resize((crop_size, crop_size), Image.BILINEAR, box=(left, top, left + side, top + side))
+    crop = image.resize(
+        (crop_size, crop_size), Image.BILINEAR, box=(left, top, left + side, top + side)
+    )
     return crop.transpose(Image.FLIP_LEFT_RIGHT) if rng.random() < 0.5 else crop
 
 
@@ -278,7 +284,9 @@ class TrainBatches:
         rng = np.random.default_rng([self.seed, 2, batch_index])
         out = np.empty((len(indices), self.crop_size, self.crop_size, 3), np.uint8)
         for row, index in enumerate(indices):  # filled in place: one copy per crop, no np.stack
-            out[row] = np.asarray(train_crop(self.images[index], self.crop_size, rng, self.max_zoom))
+            out[row] = np.asarray(
+                train_crop(self.images[index], self.crop_size, rng, self.max_zoom)
+            )
         return out
 
     def __iter__(self) -> Iterator[np.ndarray]:

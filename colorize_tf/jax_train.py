@@ -76,7 +76,9 @@ class NonFiniteLossError(RuntimeError):
 # --- models and weights files ------------------------------------------------------------
 
 
-def save_float16_parts(weights_path: str | Path, out_dir: str | Path, part_bytes: int = PART_BYTES) -> list[Path]:
+def save_float16_parts(
+    weights_path: str | Path, out_dir: str | Path, part_bytes: int = PART_BYTES
+) -> list[Path]:
     """Write a float16 copy of a Keras ``.weights.h5`` file, cut into ``part_bytes`` pieces.
 
     Returns the part paths (``generator.fp16.weights.h5.part00``, ...). Float16 holds every
@@ -165,8 +167,12 @@ def make_gan_step(generator: keras.Model, discriminator: keras.Model,
     import jax
 
     def d_loss_fn(d_vars, d_nt, l_norm, ab_true, ab_fake):
-        real, d_nt = discriminator.stateless_call(d_vars, d_nt, ops.concatenate([l_norm, ab_true], -1), training=True)
-        fake, d_nt = discriminator.stateless_call(d_vars, d_nt, ops.concatenate([l_norm, ab_fake], -1), training=True)
+        real, d_nt = discriminator.stateless_call(
+            d_vars, d_nt, ops.concatenate([l_norm, ab_true], -1), training=True
+        )
+        fake, d_nt = discriminator.stateless_call(
+            d_vars, d_nt, ops.concatenate([l_norm, ab_fake], -1), training=True
+        )
         parts = losses.discriminator_loss(real, fake)
         return ops.mean(parts["total"]), (d_nt, parts)
 
@@ -186,7 +192,9 @@ def make_gan_step(generator: keras.Model, discriminator: keras.Model,
 
         def g_loss_fn(ab):
             # The generator is judged by the discriminator it just made stronger.
-            logits, nt = discriminator.stateless_call(d_vars, d_nt, ops.concatenate([l_norm, ab], -1), training=True)
+            logits, nt = discriminator.stateless_call(
+                d_vars, d_nt, ops.concatenate([l_norm, ab], -1), training=True
+            )
             parts = losses.generator_loss(logits, ab, ab_true, l1_weight)
             return ops.mean(parts["total"]), (nt, parts)
 
@@ -194,7 +202,9 @@ def make_gan_step(generator: keras.Model, discriminator: keras.Model,
         (g_grads,) = g_pullback(ab_grads)
         g_vars, g_opt = g_optimizer.stateless_apply(state["g_opt"], g_grads, state["g"])
         logs = {f"g_{k}" if k != "total" else "g_loss": ops.mean(v) for k, v in g_parts.items()}
-        logs.update({f"d_{k}" if k != "total" else "d_loss": ops.mean(v) for k, v in d_parts.items()})
+        logs.update(
+            {f"d_{k}" if k != "total" else "d_loss": ops.mean(v) for k, v in d_parts.items()}
+        )
         new = {"g": g_vars, "g_nt": g_nt, "g_opt": g_opt, "d": d_vars, "d_nt": d_nt, "d_opt": d_opt}
         return new, logs
 
@@ -222,7 +232,9 @@ def make_eval_step(generator: keras.Model) -> Callable:
     return jax.jit(step)
 
 
-def evaluate(eval_step: Callable, state: dict, crops: np.ndarray, batch_size: int) -> dict[str, float]:
+def evaluate(
+    eval_step: Callable, state: dict, crops: np.ndarray, batch_size: int
+) -> dict[str, float]:
     """Mean validation metrics over ``crops`` (uint8 (n, S, S, 3)), in fixed-size batches."""
     results: dict[str, list] = {}
     for start in range(0, len(crops), batch_size):
@@ -299,10 +311,14 @@ def train_phase(phase: str, step: Callable, state: dict, stream: Iterator[np.nda
             means = {k: float(np.mean([w[k] for w in jax.device_get(window)])) for k in window[0]}
             bad = [k for k, v in means.items() if not math.isfinite(v)]
             if bad:
-                raise NonFiniteLossError(f"phase '{phase}', step {done}: non-finite {bad} ({_format(means)})")
+                raise NonFiniteLossError(
+                    f"phase '{phase}', step {done}: non-finite {bad} ({_format(means)})"
+                )
             now = time.perf_counter()
             rate = window_images / (now - window_start)
-            history.append({"step": done, "t": round(now - start, 2), "images_per_s": round(rate, 1), **means})
+            history.append(
+                {"step": done, "t": round(now - start, 2), "images_per_s": round(rate, 1), **means}
+            )
             _log(f"{phase} step {done} ({now - start:.0f} s): {_format(means)} | {rate:.0f} img/s, "
                  f"waited {wait:.1f} s on the loader")  # fmt: skip
             window, window_start, window_images = [], now, 0
@@ -342,18 +358,30 @@ def _load_data(config: Config, workers: int, loader_bench_s: float):
     """(training batch stream, validation crops uint8 (n, S, S, 3), the log's data record)."""
     d = config.data
     started = time.perf_counter()
-    train_paths = jax_data.split_files(d.source, "all" if d.val_source else "train", d.val_fraction, d.max_images)
+    train_paths = jax_data.split_files(
+        d.source, "all" if d.val_source else "train", d.val_fraction, d.max_images
+    )
     val_paths = jax_data.split_files(d.val_source or d.source, "all" if d.val_source else "val",
                                      d.val_fraction, d.max_images)  # fmt: skip
-    images = jax_data.decode_photos(train_paths, math.ceil(d.crop_size * jax_data.MAX_ZOOM), workers)
-    val_crops = jax_data.eval_crops(jax_data.decode_photos(val_paths, d.crop_size, workers), d.crop_size)
+    images = jax_data.decode_photos(
+        train_paths, math.ceil(d.crop_size * jax_data.MAX_ZOOM), workers
+    )
+    val_crops = jax_data.eval_crops(
+        jax_data.decode_photos(val_paths, d.crop_size, workers), d.crop_size
+    )
     batches = jax_data.TrainBatches(images, d.batch_size, d.crop_size, config.train.seed, workers)
     record = {"train_images": len(images), "val_images": len(val_crops),
               "decode_s": round(time.perf_counter() - started, 2), "loader_threads": batches.workers}  # fmt: skip
-    _log(f"{len(images)} training / {len(val_crops)} validation images decoded in {record['decode_s']} s")
+    _log(
+        f"{len(images)} training / {len(val_crops)} validation images decoded in {record['decode_s']} s"
+    )
     if loader_bench_s:
-        record["loader_crops_per_s"] = round(jax_data.measure_throughput(batches, loader_bench_s), 1)
-        _log(f"loader alone: {record['loader_crops_per_s']:.0f} crops/s with {batches.workers} threads")
+        record["loader_crops_per_s"] = round(
+            jax_data.measure_throughput(batches, loader_bench_s), 1
+        )
+        _log(
+            f"loader alone: {record['loader_crops_per_s']:.0f} crops/s with {batches.workers} threads"
+        )
     return batches, val_crops, record
 
 
@@ -379,12 +407,16 @@ def run(config: Config, out_dir: str | Path, *, minutes: float | None = None, pr
     import jax
 
     if keras.backend.backend() != "jax":
-        raise BackendError(f"colorize_tf.jax_train needs KERAS_BACKEND=jax, got {keras.backend.backend()!r}")
+        raise BackendError(
+            f"colorize_tf.jax_train needs KERAS_BACKEND=jax, got {keras.backend.backend()!r}"
+        )
     if config.runtime.mixed_precision not in PRECISIONS:
         raise ConfigError(f"runtime.mixed_precision={config.runtime.mixed_precision!r} is not supported "
                           f"under JAX (float16 needs loss scaling); use one of {sorted(PRECISIONS)}")  # fmt: skip
     if minutes is not None and (minutes <= 0 or not 0.0 <= pretrain_share <= 1.0):
-        raise ValueError(f"need minutes > 0 and 0 <= pretrain_share <= 1, got {minutes}, {pretrain_share}")
+        raise ValueError(
+            f"need minutes > 0 and 0 <= pretrain_share <= 1, got {minutes}, {pretrain_share}"
+        )
     started = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -394,8 +426,14 @@ def run(config: Config, out_dir: str | Path, *, minutes: float | None = None, pr
         generator, discriminator = build_models(config)
         phases = config.train
         optimizers = {
-            name: keras.optimizers.Adam(learning_rate=p.learning_rate, beta_1=p.beta_1, beta_2=p.beta_2)
-            for name, p in (("pretrain", phases.pretrain), ("g_gan", phases.gan), ("d_gan", phases.gan))
+            name: keras.optimizers.Adam(
+                learning_rate=p.learning_rate, beta_1=p.beta_1, beta_2=p.beta_2
+            )
+            for name, p in (
+                ("pretrain", phases.pretrain),
+                ("g_gan", phases.gan),
+                ("d_gan", phases.gan),
+            )
         }
         for name, optimizer in optimizers.items():
             optimizer.build((discriminator if name == "d_gan" else generator).trainable_variables)
@@ -431,15 +469,28 @@ def run(config: Config, out_dir: str | Path, *, minutes: float | None = None, pr
         steps_of = {p: _phase_steps(getattr(phases, p), len(batches.images), config.data.batch_size)
                     for p in deadlines}  # fmt: skip
     else:  # a wall-clock budget: steps until each phase's deadline
-        deadlines = {"pretrain": clock + 60.0 * minutes * pretrain_share, "gan": clock + 60.0 * minutes}
+        deadlines = {
+            "pretrain": clock + 60.0 * minutes * pretrain_share,
+            "gan": clock + 60.0 * minutes,
+        }
         steps_of = {"pretrain": math.inf, "gan": math.inf}
     try:
         for phase in ("pretrain", "gan"):
             if phase == "pretrain":
                 step = make_pretrain_step(generator, optimizers["pretrain"])
-                phase_state = {"g": state["g"], "g_nt": state["g_nt"], "g_opt": _values(optimizers["pretrain"].variables)}
+                phase_state = {
+                    "g": state["g"],
+                    "g_nt": state["g_nt"],
+                    "g_opt": _values(optimizers["pretrain"].variables),
+                }
             else:
-                step = make_gan_step(generator, discriminator, optimizers["g_gan"], optimizers["d_gan"], phases.l1_weight)
+                step = make_gan_step(
+                    generator,
+                    discriminator,
+                    optimizers["g_gan"],
+                    optimizers["d_gan"],
+                    phases.l1_weight,
+                )
                 phase_state = {**state, "g_opt": _values(optimizers["g_gan"].variables),
                                "d_opt": _values(optimizers["d_gan"].variables)}  # fmt: skip
             _log(f"phase '{phase}': " + (f"{steps_of[phase]} steps" if minutes is None
@@ -465,7 +516,9 @@ def run(config: Config, out_dir: str | Path, *, minutes: float | None = None, pr
         for variable, value in zip(variables, values, strict=True):
             variable.assign(value)
     generator.save_weights(str(out_dir / WEIGHTS_FILE))
-    (out_dir / SPEC_FILE).write_text(json.dumps({"build_generator": generator_spec(config)}, indent=2))
+    (out_dir / SPEC_FILE).write_text(
+        json.dumps({"build_generator": generator_spec(config)}, indent=2)
+    )
     if float16_parts:
         log["float16_parts"] = [p.name for p in save_float16_parts(out_dir / WEIGHTS_FILE, out_dir)]
     log["total_s"] = round(time.perf_counter() - started, 2)
@@ -478,19 +531,41 @@ def run(config: Config, out_dir: str | Path, *, minutes: float | None = None, pr
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m colorize_tf.jax_train", description=__doc__.split("\n")[0])
-    parser.add_argument("--config", default=None, help="a YAML file or a packaged config name (default: quickstart)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. --set data.source=photos/ (repeatable)")
-    parser.add_argument("--out", default=None, help="output folder (default: runs/<config name>-jax)")
-    parser.add_argument("--minutes", type=float, default=None,
-                        help="wall-clock budget of both phases (default: the config's step counts)")
-    parser.add_argument("--pretrain-share", type=float, default=0.5, help="budget share of L1 pretraining")
+    parser = argparse.ArgumentParser(
+        prog="python -m colorize_tf.jax_train", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--config", default=None, help="a YAML file or a packaged config name (default: quickstart)"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set data.source=photos/ (repeatable)",
+    )
+    parser.add_argument(
+        "--out", default=None, help="output folder (default: runs/<config name>-jax)"
+    )
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        default=None,
+        help="wall-clock budget of both phases (default: the config's step counts)",
+    )
+    parser.add_argument(
+        "--pretrain-share", type=float, default=0.5, help="budget share of L1 pretraining"
+    )
     parser.add_argument("--log-every", type=int, default=50, help="steps between log lines")
-    parser.add_argument("--eval-every", type=float, default=60.0, help="seconds between validations")
+    parser.add_argument(
+        "--eval-every", type=float, default=60.0, help="seconds between validations"
+    )
     parser.add_argument("--float16-parts", action="store_true", help="also write the float16 parts")
     parser.add_argument("--workers", type=int, default=0, help="crop threads (0: the CPU count)")
-    parser.add_argument("--loader-bench", type=float, default=0.0, help="seconds to time the loader first")
+    parser.add_argument(
+        "--loader-bench", type=float, default=0.0, help="seconds to time the loader first"
+    )
     return parser.parse_args(argv)  # fmt: skip
 
 

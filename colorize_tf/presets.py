@@ -106,7 +106,10 @@ def float16_weights_file(weights_path: str | os.PathLike, target: str | os.PathL
 
 
 def save_preset(
-    generator, folder: str | os.PathLike, metadata: dict[str, Any], overwrite: bool = False,
+    generator,
+    folder: str | os.PathLike,
+    metadata: dict[str, Any],
+    overwrite: bool = False,
     files: dict[str, str] | None = None,
 ) -> Path:
     """Write ``generator`` as a preset folder (float16 weights) with ``metadata`` and any extra
@@ -145,9 +148,15 @@ def save_preset(
 # --- making one from a training run ------------------------------------------------------------
 
 
-def preset_from_run(run_dir: str | os.PathLike, out: str | os.PathLike, *, evaluation: str | None = None,
-                    manifest: str | None = None, extra: dict[str, Any] | None = None,
-                    overwrite: bool = False) -> Path:
+def preset_from_run(
+    run_dir: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    evaluation: str | None = None,
+    manifest: str | None = None,
+    extra: dict[str, Any] | None = None,
+    overwrite: bool = False,
+) -> Path:
     """A training run's ``generator.keras`` -> a preset folder whose metadata records the
     run: its resolved config, the product's phase and epoch, the validation numbers (from
     ``summary.json``, and the ``evaluate`` report's ``metrics.json`` when given), the versions
@@ -166,8 +175,11 @@ def preset_from_run(run_dir: str | os.PathLike, out: str | os.PathLike, *, evalu
     metadata: dict[str, Any] = {
         "name": out.name,
         "recipe": yaml.safe_load((run_dir / "config.yaml").read_text()),
-        "training": {"steps": summary.get("step"), "product": summary.get("product"),
-                     "validation_during_training": summary.get("val")},
+        "training": {
+            "steps": summary.get("step"),
+            "product": summary.get("product"),
+            "validation_during_training": summary.get("val"),
+        },
         "versions": {"keras": keras.__version__, "python": platform.python_version()},
         "parameters": int(generator.count_params()),
     }
@@ -179,8 +191,9 @@ def preset_from_run(run_dir: str | os.PathLike, out: str | os.PathLike, *, evalu
         pass
     if evaluation:
         metrics = json.loads((Path(evaluation) / "metrics.json").read_text())
-        metadata["evaluation"] = {k: metrics[k] for k in ("count", "ours", "gray", "protocol")
-                                  if k in metrics}
+        metadata["evaluation"] = {
+            k: metrics[k] for k in ("count", "ours", "gray", "protocol") if k in metrics
+        }
     metadata.update(extra or {})
     files = {}
     if manifest:
@@ -196,14 +209,24 @@ def main(argv=None) -> int:
 
     import yaml
 
-    parser = argparse.ArgumentParser(prog="python -m colorize_tf.presets",
-                                     description="Make a preset folder from a training run.")
-    parser.add_argument("run_dir", help="a training workdir (generator.keras, config.yaml, summary.json)")
+    parser = argparse.ArgumentParser(
+        prog="python -m colorize_tf.presets",
+        description="Make a preset folder from a training run.",
+    )
+    parser.add_argument(
+        "run_dir", help="a training workdir (generator.keras, config.yaml, summary.json)"
+    )
     parser.add_argument("out", help="the preset folder to write")
     parser.add_argument("--eval", default=None, help="an `evaluate --out` folder to record")
     parser.add_argument("--manifest", default=None, help="CSV of the training photos and licenses")
-    parser.add_argument("--set", dest="extra", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra metadata (value read as YAML), repeatable")
+    parser.add_argument(
+        "--set",
+        dest="extra",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra metadata (value read as YAML), repeatable",
+    )
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
     extra = {}
@@ -211,8 +234,14 @@ def main(argv=None) -> int:
         key, _, value = item.partition("=")
         extra[key] = yaml.safe_load(value)
     try:
-        folder = preset_from_run(args.run_dir, args.out, evaluation=args.eval,
-                                 manifest=args.manifest, extra=extra, overwrite=args.overwrite)
+        folder = preset_from_run(
+            args.run_dir,
+            args.out,
+            evaluation=args.eval,
+            manifest=args.manifest,
+            extra=extra,
+            overwrite=args.overwrite,
+        )
     except (FileNotFoundError, FileExistsError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -92,8 +92,9 @@ def optical_flow(l_to: np.ndarray, l_from: np.ndarray) -> np.ndarray:
 @functools.lru_cache(maxsize=8)
 def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """Pixel coordinates (x, y), each float32 (H, W); cached, every frame of a video shares it."""
-    return tuple(np.meshgrid(np.arange(width, dtype=np.float32),
-                             np.arange(height, dtype=np.float32)))
+    return tuple(
+        np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    )
 
 
 def warp(image: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -105,8 +106,13 @@ def warp(image: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     height, width = flow.shape[:2]
     grid_x, grid_y = _grid(height, width)
     map_x, map_y = grid_x + flow[..., 0], grid_y + flow[..., 1]
-    warped = cv2.remap(np.ascontiguousarray(image, np.float32), map_x, map_y, cv2.INTER_LINEAR,
-                       borderMode=cv2.BORDER_REPLICATE)
+    warped = cv2.remap(
+        np.ascontiguousarray(image, np.float32),
+        map_x,
+        map_y,
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
     inside = (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
     return warped.reshape(image.shape), inside
 
@@ -117,8 +123,10 @@ def flow_confidence(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
     Ruder et al.; 0 where the backward flow leaves the frame."""
     forward_there, inside = warp(forward, backward)  # forward flow at where each pixel came from
     round_trip = np.sum(np.square(backward + forward_there), axis=-1)
-    tolerance = FB_RELATIVE * (np.sum(np.square(backward), -1) +
-                               np.sum(np.square(forward_there), -1)) + FB_ABSOLUTE
+    tolerance = (
+        FB_RELATIVE * (np.sum(np.square(backward), -1) + np.sum(np.square(forward_there), -1))
+        + FB_ABSOLUTE
+    )
     return (np.exp(-round_trip / tolerance) * inside).astype(np.float32)
 
 
@@ -153,9 +161,12 @@ class TemporalSmoother:
         frames: frames seen so far.
     """
 
-    def __init__(self, strength: float = DEFAULT_STRENGTH,
-                 cut_threshold: float = DEFAULT_CUT_THRESHOLD,
-                 min_tracked: float = DEFAULT_MIN_TRACKED):
+    def __init__(
+        self,
+        strength: float = DEFAULT_STRENGTH,
+        cut_threshold: float = DEFAULT_CUT_THRESHOLD,
+        min_tracked: float = DEFAULT_MIN_TRACKED,
+    ):
         if not 0.0 <= strength < 1.0:
             raise ValueError(f"strength must be in [0, 1), got {strength}")
         if not 0.0 < cut_threshold <= 1.0:
@@ -187,8 +198,9 @@ class TemporalSmoother:
         self.frames += 1
         return out
 
-    def _blend(self, l8: np.ndarray, ab_norm: np.ndarray, l8_prev: np.ndarray,
-               ab_prev: np.ndarray) -> np.ndarray | None:
+    def _blend(
+        self, l8: np.ndarray, ab_norm: np.ndarray, l8_prev: np.ndarray, ab_prev: np.ndarray
+    ) -> np.ndarray | None:
         if self.strength == 0.0:
             return ab_norm
         backward = optical_flow(l8, l8_prev)  # (S, S, 2): t -> t-1
@@ -252,9 +264,13 @@ def _camera(t: float, motion: str) -> tuple[float, float, float]:
     raise ValueError(f"unknown motion {motion!r}")
 
 
-def synthetic_clip(photos: Sequence[np.ndarray], height: int, width: int,
-                   frames_per_shot: int = 24,
-                   motions: Sequence[str] = ("pan", "zoom", "crop", "pan")) -> SyntheticClip:
+def synthetic_clip(
+    photos: Sequence[np.ndarray],
+    height: int,
+    width: int,
+    frames_per_shot: int = 24,
+    motions: Sequence[str] = ("pan", "zoom", "crop", "pan"),
+) -> SyntheticClip:
     """One shot per motion, photo ``i % len(photos)`` for shot ``i``: hard cuts between shots.
 
     Frame pixel (x, y) shows the photo at ``(x0 + scale * x / width, y0 + scale * y / height)``
@@ -284,9 +300,13 @@ def synthetic_clip(photos: Sequence[np.ndarray], height: int, width: int,
             # Photo coordinates (pixels) of every frame pixel: an axis-aligned affine map.
             sx, sy = scale * side / width, scale * side / height
             matrix = np.array([[sx, 0, x0 * side], [0, sy, y0 * side]], np.float64)
-            frame = cv2.warpAffine(photo, matrix, (width, height),
-                                   flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                   borderMode=cv2.BORDER_REFLECT)
+            frame = cv2.warpAffine(
+                photo,
+                matrix,
+                (width, height),
+                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                borderMode=cv2.BORDER_REFLECT,
+            )
             frames.append(frame)
             if previous is None:
                 flows.append(np.zeros((height, width, 2), np.float32))

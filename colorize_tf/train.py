@@ -46,29 +46,50 @@ def _datasets(config: Config, strategy: tf.distribute.Strategy, global_batch: in
     """(distributed training dataset (repeats), validation dataset, train image count or None,
     how the count was had: ``counted`` or ``estimated``)."""
     d = config.data
-    common = dict(crop_size=d.crop_size, val_fraction=d.val_fraction, max_pixels=d.max_pixels,
-                  max_images=d.max_images)
+    common = dict(
+        crop_size=d.crop_size,
+        val_fraction=d.val_fraction,
+        max_pixels=d.max_pixels,
+        max_images=d.max_images,
+    )
     drop = isinstance(strategy, tf.distribute.TPUStrategy)  # TPUs need static batch shapes
 
     def train_fn(context: tf.distribute.InputContext):
         return data.build_dataset(
-            d.source, split="train", training=True, batch_size=global_batch, input_context=context,
-            drop_remainder=True, cache=d.cache, shuffle_buffer=d.shuffle_buffer,
-            seed=config.train.seed, repeat=True, max_zoom=d.max_zoom,
+            d.source,
+            split="train",
+            training=True,
+            batch_size=global_batch,
+            input_context=context,
+            drop_remainder=True,
+            cache=d.cache,
+            shuffle_buffer=d.shuffle_buffer,
+            seed=config.train.seed,
+            repeat=True,
+            max_zoom=d.max_zoom,
             jit_lab=not drop,  # a TPU host has no XLA CPU backend inside tf.data
             **common,
         )
 
     train = strategy.distribute_datasets_from_function(train_fn)
     val_source, val_split = (d.val_source, "all") if d.val_source else (d.source, "val")
-    val = data.build_dataset(val_source, split=val_split, training=False, batch_size=d.val_batch_size,
-                             drop_remainder=drop, cache=d.cache, **common)
+    val = data.build_dataset(
+        val_source,
+        split=val_split,
+        training=False,
+        batch_size=d.val_batch_size,
+        drop_remainder=drop,
+        cache=d.cache,
+        **common,
+    )
     scans: dict[str, sources.Scan] = {}  # one pre-scan per file source, not one per split
     counts = []
     for source, split in ((d.source, "train"), (val_source, val_split)):
         try:
             if source not in scans:
-                scans[source] = sources.scan_source(source, max_pixels=d.max_pixels, max_images=d.max_images)
+                scans[source] = sources.scan_source(
+                    source, max_pixels=d.max_pixels, max_images=d.max_images
+                )
             counts.append(len(sources.select_split(scans[source], split, d.val_fraction)))
         except (ValueError, TypeError, NotImplementedError):
             counts.append(None)  # TFRecord / TFDS: the config must give steps_per_epoch
@@ -88,8 +109,9 @@ def _record_count(config: Config) -> tuple[int | None, str]:
     d = config.data
     spec = sources.parse_source(d.source)
     if spec.kind == "tfrecord":
-        records, _ = sources.tfrecord_records(spec.location, "train", d.val_fraction, None, False,
-                                              None, d.max_images)
+        records, _ = sources.tfrecord_records(
+            spec.location, "train", d.val_fraction, None, False, None, d.max_images
+        )
         return int(records.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1)), "counted"
     if spec.kind == "tfds" and d.max_images:
         share = 1.0 - d.val_fraction if spec.tfds_split is not None else 1.0
@@ -97,16 +119,28 @@ def _record_count(config: Config) -> tuple[int | None, str]:
     return None, ""
 
 
-def phase_plan(config: Config, phase: str, train_images: int | None, replicas: int,
-               how: str = "counted", resume_offset: int = 0) -> distribute.EpochPlan:
+def phase_plan(
+    config: Config,
+    phase: str,
+    train_images: int | None,
+    replicas: int,
+    how: str = "counted",
+    resume_offset: int = 0,
+) -> distribute.EpochPlan:
     """One phase's steps per epoch and per execution for ``train_images`` on ``replicas``
     (pure: no TensorFlow). A configured ``steps_per_epoch`` wins; else the data size decides."""
     phase_cfg = getattr(config.train, phase)
     d = config.data
     global_batch = distribute.global_batch_size(d.batch_size, d.batch_per_replica, replicas)
     try:
-        return distribute.epoch_plan(train_images, global_batch, config.runtime.steps_per_execution,
-                                     phase_cfg.steps_per_epoch, resume_offset, how)
+        return distribute.epoch_plan(
+            train_images,
+            global_batch,
+            config.runtime.steps_per_execution,
+            phase_cfg.steps_per_epoch,
+            resume_offset,
+            how,
+        )
     except ValueError as err:
         raise ConfigError(f"train.{phase}: {err} (data.source={d.source})") from None
 
@@ -124,19 +158,28 @@ def _local_checkpoint_dir(config: Config, workdir: str) -> str:
 def _warn_cpu_time(config: Config, train_count: int | None, how: str, replicas: int) -> None:
     """On a CPU, say how long the configured schedule takes when that is over an hour."""
     try:
-        steps = {p: getattr(config.train, p).epochs * phase_plan(config, p, train_count, replicas, how).steps_per_epoch
-                 for p in PHASES}
+        steps = {
+            p: getattr(config.train, p).epochs
+            * phase_plan(config, p, train_count, replicas, how).steps_per_epoch
+            for p in PHASES
+        }
     except ConfigError:
         return  # the phase loop reports it
-    global_batch = distribute.global_batch_size(config.data.batch_size, config.data.batch_per_replica, replicas)
-    seconds = distribute.cpu_time_estimate(steps, global_batch, config.data.crop_size, config.model.width)
+    global_batch = distribute.global_batch_size(
+        config.data.batch_size, config.data.batch_per_replica, replicas
+    )
+    seconds = distribute.cpu_time_estimate(
+        steps, global_batch, config.data.crop_size, config.model.width
+    )
     if seconds > 3600:
-        _log(f"warning: no GPU or TPU; {sum(steps.values()):,} steps of this config take about "
-             f"{seconds / 3600:,.0f} h on a CPU (estimated from "
-             f"{distribute.CPU_SECONDS_PER_STEP['gan']:.1f} s per GAN step and "
-             f"{distribute.CPU_SECONDS_PER_STEP['pretrain']:.1f} s per pretraining step of the full "
-             "model at batch 16, 256x256, measured on a 2-core CPU). Use a GPU/TPU runtime, or a "
-             "smaller run (--config quickstart, model.width, data.crop_size).")
+        _log(
+            f"warning: no GPU or TPU; {sum(steps.values()):,} steps of this config take about "
+            f"{seconds / 3600:,.0f} h on a CPU (estimated from "
+            f"{distribute.CPU_SECONDS_PER_STEP['gan']:.1f} s per GAN step and "
+            f"{distribute.CPU_SECONDS_PER_STEP['pretrain']:.1f} s per pretraining step of the full "
+            "model at batch 16, 256x256, measured on a 2-core CPU). Use a GPU/TPU runtime, or a "
+            "smaller run (--config quickstart, model.width, data.crop_size)."
+        )
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -183,11 +226,14 @@ def run(config: Config, workdir: str | os.PathLike) -> dict:
         _log("runtime.jit_compile ignored under TPUStrategy: the TPU compiles every step with XLA")
     if jit_compile:
         tf.config.optimizer.set_jit(True)
-    _log(f"strategy {type(strategy).__name__} with {replicas} replica(s) on {device}; "
-         f"precision {keras.mixed_precision.global_policy().name}")
+    _log(
+        f"strategy {type(strategy).__name__} with {replicas} replica(s) on {device}; "
+        f"precision {keras.mixed_precision.global_policy().name}"
+    )
 
-    global_batch = distribute.global_batch_size(config.data.batch_size, config.data.batch_per_replica,
-                                                replicas)
+    global_batch = distribute.global_batch_size(
+        config.data.batch_size, config.data.batch_per_replica, replicas
+    )
     train_ds, val_ds, train_count, count_how = _datasets(config, strategy, global_batch)
     if device == "cpu":
         _warn_cpu_time(config, train_count, count_how, replicas)
@@ -196,16 +242,25 @@ def run(config: Config, workdir: str | os.PathLike) -> dict:
         gan = ColorizationGAN(generator, discriminator)
         phases = config.train
         optimizers = {
-            "pretrain": distribute.make_optimizer(phases.pretrain.learning_rate, phases.pretrain.beta_1, phases.pretrain.beta_2),
-            "g_gan": distribute.make_optimizer(phases.gan.learning_rate, phases.gan.beta_1, phases.gan.beta_2),
-            "d_gan": distribute.make_optimizer(phases.d_learning_rate or phases.gan.learning_rate,
-                                               phases.gan.beta_1, phases.gan.beta_2),
+            "pretrain": distribute.make_optimizer(
+                phases.pretrain.learning_rate, phases.pretrain.beta_1, phases.pretrain.beta_2
+            ),
+            "g_gan": distribute.make_optimizer(
+                phases.gan.learning_rate, phases.gan.beta_1, phases.gan.beta_2
+            ),
+            "d_gan": distribute.make_optimizer(
+                phases.d_learning_rate or phases.gan.learning_rate,
+                phases.gan.beta_1,
+                phases.gan.beta_2,
+            ),
         }
         for name, optimizer in optimizers.items():
             optimizer.build((discriminator if name == "d_gan" else generator).trainable_variables)
         gan.compile(optimizers["pretrain"], phase="pretrain")  # evaluable even if no phase is left
-    _log(f"generator {generator.count_params():,} parameters, discriminator {discriminator.count_params():,}; "
-         f"{train_count if train_count is not None else 'unknown number of'} training images")
+    _log(
+        f"generator {generator.count_params():,} parameters, discriminator {discriminator.count_params():,}; "
+        f"{train_count if train_count is not None else 'unknown number of'} training images"
+    )
 
     def groups(phase: str) -> dict:  # a checkpoint holds the running phase's state only
         return checkpoint.phase_groups(phase, generator, discriminator, optimizers)
@@ -219,8 +274,10 @@ def run(config: Config, workdir: str | os.PathLike) -> dict:
     if found:
         checkpoint.restore(found[0], groups(found[1]["phase"]))
         progress = found[1]
-        _log(f"resumed from {fileio.basename(found[0])}: phase '{progress['phase']}', {progress['epochs_done']} epoch(s) "
-             f"+ {progress['step_in_epoch']} step(s) done, global step {progress['step']}")
+        _log(
+            f"resumed from {fileio.basename(found[0])}: phase '{progress['phase']}', {progress['epochs_done']} epoch(s) "
+            f"+ {progress['step_in_epoch']} step(s) done, global step {progress['step']}"
+        )
 
     counter = cb.StepCounter(start=progress["step"])
     sample_batch = next(iter(val_ds.take(1)))
@@ -243,14 +300,17 @@ def run(config: Config, workdir: str | os.PathLike) -> dict:
         plan = phase_plan(config, phase, train_count, replicas, count_how, skip_steps)
         steps = plan.steps_per_epoch
         if plan.steps_per_execution != config.runtime.steps_per_execution:
-            _log(f"steps_per_execution {plan.steps_per_execution} (configured "
-                 f"{config.runtime.steps_per_execution}): the largest that divides {steps} steps"
-                 + (f" and the {skip_steps} already done" if skip_steps else ""))
+            _log(
+                f"steps_per_execution {plan.steps_per_execution} (configured "
+                f"{config.runtime.steps_per_execution}): the largest that divides {steps} steps"
+                + (f" and the {skip_steps} already done" if skip_steps else "")
+            )
         with strategy.scope():
             gan.compile(
                 g_optimizer=optimizers["pretrain" if phase == "pretrain" else "g_gan"],
                 d_optimizer=optimizers["d_gan"] if phase == "gan" else None,
-                l1_weight=config.train.l1_weight, phase=phase,
+                l1_weight=config.train.l1_weight,
+                phase=phase,
                 label_smoothing=config.train.label_smoothing if phase == "gan" else 0.0,
                 steps_per_execution=plan.steps_per_execution,
                 jit_compile=jit_compile,
@@ -258,39 +318,86 @@ def run(config: Config, workdir: str | os.PathLike) -> dict:
         callbacks = [
             counter,
             cb.StopOnNonFinite(counter, phase, save_dir),
-            cb.PeriodicCheckpoint(save_dir, groups(phase), counter, phase, steps, config.train.checkpoint_every,
-                                  is_chief, resumed_epoch=(first_epoch, skip_steps),
-                                  mirror_dir=ckpt_dir if save_dir != ckpt_dir else "",
-                                  mirror_minutes=config.runtime.mirror_minutes),
+            cb.PeriodicCheckpoint(
+                save_dir,
+                groups(phase),
+                counter,
+                phase,
+                steps,
+                config.train.checkpoint_every,
+                is_chief,
+                resumed_epoch=(first_epoch, skip_steps),
+                mirror_dir=ckpt_dir if save_dir != ckpt_dir else "",
+                mirror_minutes=config.runtime.mirror_minutes,
+            ),
             # Before CSVHistory, so the averaged generator's validation lands in the history.
-            *([cb.GeneratorAverage(generator, val_ds, config.train.ema_decay, phase, averages,
-                                   config.train.select_best)] if averaging else []),
+            *(
+                [
+                    cb.GeneratorAverage(
+                        generator,
+                        val_ds,
+                        config.train.ema_decay,
+                        phase,
+                        averages,
+                        config.train.select_best,
+                    )
+                ]
+                if averaging
+                else []
+            ),
             cb.CSVHistory(fileio.join(workdir, f"history_{phase}.csv"), append=True),
-            cb.SampleColorizations(generator, *sample, fileio.join(workdir, "samples"), writer if is_chief else None,
-                                   tag=phase),
+            cb.SampleColorizations(
+                generator,
+                *sample,
+                fileio.join(workdir, "samples"),
+                writer if is_chief else None,
+                tag=phase,
+            ),
         ]
         if is_chief:
-            callbacks.append(keras.callbacks.TensorBoard(fileio.join(workdir, "logs", phase), update_freq="epoch"))
-        _log(f"phase '{phase}': epochs {first_epoch + 1}..{phase_cfg.epochs}, {steps} steps each "
-             f"({plan.how}; global batch {plan.global_batch}, {plan.steps_per_execution} per execution)"
-             + (f" (first epoch resumes after step {skip_steps})" if skip_steps else ""))
+            callbacks.append(
+                keras.callbacks.TensorBoard(
+                    fileio.join(workdir, "logs", phase), update_freq="epoch"
+                )
+            )
+        _log(
+            f"phase '{phase}': epochs {first_epoch + 1}..{phase_cfg.epochs}, {steps} steps each "
+            f"({plan.how}; global batch {plan.global_batch}, {plan.steps_per_execution} per execution)"
+            + (f" (first epoch resumes after step {skip_steps})" if skip_steps else "")
+        )
         started = time.time()
         if skip_steps:  # finish the interrupted epoch, then carry on with whole ones
-            _fit(gan, strategy, train_ds, val_ds, first_epoch, first_epoch + 1, steps - skip_steps, callbacks)
+            _fit(
+                gan,
+                strategy,
+                train_ds,
+                val_ds,
+                first_epoch,
+                first_epoch + 1,
+                steps - skip_steps,
+                callbacks,
+            )
             first_epoch += 1
         if first_epoch < phase_cfg.epochs:
             _fit(gan, strategy, train_ds, val_ds, first_epoch, phase_cfg.epochs, steps, callbacks)
         _log(f"phase '{phase}' done in {time.time() - started:.0f} s")
-        progress = {"phase": phase, "epochs_done": phase_cfg.epochs, "step_in_epoch": 0, "step": counter.step}
+        progress = {
+            "phase": phase,
+            "epochs_done": phase_cfg.epochs,
+            "step_in_epoch": 0,
+            "step": counter.step,
+        }
 
     product = None
     if averaging and averages:
         chosen = averages.get("best") if config.train.select_best else None
         generator.set_weights(chosen["weights"] if chosen else averages["average"])
         if chosen:
-            _log(f"product: the {'averaged ' if chosen['ema'] else ''}generator of phase "
-                 f"'{chosen['phase']}', epoch {chosen['epoch']} (best validation PSNR "
-                 f"{chosen['metrics']['psnr']:.2f} dB)")
+            _log(
+                f"product: the {'averaged ' if chosen['ema'] else ''}generator of phase "
+                f"'{chosen['phase']}', epoch {chosen['epoch']} (best validation PSNR "
+                f"{chosen['metrics']['psnr']:.2f} dB)"
+            )
         product = {k: v for k, v in (chosen or {}).items() if k != "weights"}
         product["ema_decay"] = config.train.ema_decay
     return _finish(gan, val_ds, workdir, config, counter.step, strategy, product)
@@ -300,8 +407,11 @@ def _is_chief(strategy) -> bool:
     if not distribute.is_multi_worker(strategy):
         return True
     resolver = strategy.cluster_resolver
-    return resolver.task_type in (None, "chief") or (resolver.task_type == "worker" and resolver.task_id == 0
-                                                     and "chief" not in resolver.cluster_spec().as_dict())
+    return resolver.task_type in (None, "chief") or (
+        resolver.task_type == "worker"
+        and resolver.task_id == 0
+        and "chief" not in resolver.cluster_spec().as_dict()
+    )
 
 
 def _fit(gan, strategy, train_ds, val_ds, initial_epoch, epochs, steps, callbacks):
@@ -311,11 +421,23 @@ def _fit(gan, strategy, train_ds, val_ds, initial_epoch, epochs, steps, callback
     "Attempt to convert a value (PerReplica...)"); the loop below calls the same ``train_step``.
     """
     if not distribute.is_multi_worker(strategy):
-        gan.fit(train_ds, validation_data=val_ds, initial_epoch=initial_epoch, epochs=epochs,
-                steps_per_epoch=steps, callbacks=callbacks, shuffle=False,
-                # One line per epoch where a progress bar would flood (CI, Colab, pipes, logs).
-                verbose=2 if (os.environ.get("CI") or os.environ.get("COLAB_RELEASE_TAG")
-                              or not sys.stdout.isatty()) else "auto")
+        gan.fit(
+            train_ds,
+            validation_data=val_ds,
+            initial_epoch=initial_epoch,
+            epochs=epochs,
+            steps_per_epoch=steps,
+            callbacks=callbacks,
+            shuffle=False,
+            # One line per epoch where a progress bar would flood (CI, Colab, pipes, logs).
+            verbose=2
+            if (
+                os.environ.get("CI")
+                or os.environ.get("COLAB_RELEASE_TAG")
+                or not sys.stdout.isatty()
+            )
+            else "auto",
+        )
         return
     callback_list = keras.callbacks.CallbackList(callbacks, model=gan)
     iterator = iter(train_ds)
@@ -354,7 +476,11 @@ def _evaluate(gan, val_ds, multi_worker: bool) -> dict:
 def _finish(gan, val_ds, workdir: str, config: Config, step: int, strategy, product=None) -> dict:
     is_chief = _is_chief(strategy)
     results = _evaluate(gan, val_ds, distribute.is_multi_worker(strategy))
-    summary = {"config": config.name, "step": step, "val": {k: float(v) for k, v in results.items()}}
+    summary = {
+        "config": config.name,
+        "step": step,
+        "val": {k: float(v) for k, v in results.items()},
+    }
     if product:
         summary["product"] = product  # which phase / epoch the saved generator comes from
     if is_chief:
@@ -377,11 +503,23 @@ def _finish(gan, val_ds, workdir: str, config: Config, step: int, strategy, prod
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m colorize_tf.train", description=__doc__.split("\n")[0])
-    parser.add_argument("--config", default=None, help="a YAML file or a packaged config name (default: quickstart)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. --set train.gan.epochs=5 (repeatable)")
-    parser.add_argument("--workdir", default=None, help="where outputs go (default: runs/<config name>)")
+    parser = argparse.ArgumentParser(
+        prog="python -m colorize_tf.train", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--config", default=None, help="a YAML file or a packaged config name (default: quickstart)"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.gan.epochs=5 (repeatable)",
+    )
+    parser.add_argument(
+        "--workdir", default=None, help="where outputs go (default: runs/<config name>)"
+    )
     return parser.parse_args(argv)
 
 

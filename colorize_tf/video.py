@@ -33,8 +33,21 @@ import tensorflow as tf
 
 from colorize_tf import serving, temporal
 
-VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts",
-                    ".wmv", ".flv", ".ogv", ".3gp")
+VIDEO_EXTENSIONS = (
+    ".mp4",
+    ".m4v",
+    ".mov",
+    ".mkv",
+    ".webm",
+    ".avi",
+    ".mpg",
+    ".mpeg",
+    ".ts",
+    ".wmv",
+    ".flv",
+    ".ogv",
+    ".3gp",
+)
 OUTPUT_EXTENSION = ".mp4"
 DEFAULT_BATCH = 8  # frames per network call: amortizes per-call overhead, bounded memory
 DEFAULT_CRF = 18  # x264 constant quality; ~visually lossless
@@ -105,14 +118,16 @@ def probe(path: str | os.PathLike, max_pixels: int) -> VideoInfo:
         width, height = stream.codec_context.width, stream.codec_context.height
         if width * height > max_pixels:
             raise VideoError(
-                path, f"frames too large: {width}x{height} = {width * height / 1e6:.1f} MP "
+                path,
+                f"frames too large: {width}x{height} = {width * height / 1e6:.1f} MP "
                 f"exceeds --max-pixels {max_pixels:,}",
             )
         if min(width, height) < serving.MIN_SIDE:
             raise VideoError(path, f"frames too small: {width}x{height}")
         if width % 2 or height % 2:
             raise VideoError(
-                path, f"odd frame size {width}x{height}: H.264 yuv420p needs an even width and "
+                path,
+                f"odd frame size {width}x{height}: H.264 yuv420p needs an even width and "
                 "height (crop or pad one pixel first)",
             )
         stamps = []
@@ -155,7 +170,8 @@ def _check_constant_rate(path, intervals: np.ndarray, time_base, fps: Fraction) 
     if np.abs(intervals - nominal).max() > slack:
         tick_ms = 1000.0 * float(time_base)
         raise VideoError(
-            path, f"variable frame rate: frame intervals from {intervals.min() * tick_ms:.1f} to "
+            path,
+            f"variable frame rate: frame intervals from {intervals.min() * tick_ms:.1f} to "
             f"{intervals.max() * tick_ms:.1f} ms (nominal {nominal * tick_ms:.1f} ms); "
             "convert it to a constant rate first",
         )
@@ -186,8 +202,9 @@ class Predictor:
     description: str
 
 
-def load_predictor(model: str | None = None, colorizer=None, size: int | None = None,
-                   threads: int | None = None) -> Predictor:
+def load_predictor(
+    model: str | None = None, colorizer=None, size: int | None = None, threads: int | None = None
+) -> Predictor:
     """The ``PredictAB`` of any model form (see ``inference.load_colorizer``).
 
     Args:
@@ -204,8 +221,11 @@ def load_predictor(model: str | None = None, colorizer=None, size: int | None = 
     if form == "savedmodel":
         signature = tf.saved_model.load(path).signatures["predict_ab"]
         side = int(signature.structured_input_signature[1]["l_norm"].shape[1])
-        return Predictor(lambda l_norm: signature(l_norm=l_norm)["ab_norm"], side,
-                         f"SavedModel {path} (input {side}x{side})")
+        return Predictor(
+            lambda l_norm: signature(l_norm=l_norm)["ab_norm"],
+            side,
+            f"SavedModel {path} (input {side}x{side})",
+        )
     if form == "tflite":
         tflite = serving.TFLitePredictAB(path, num_threads=threads or os.cpu_count())
         return Predictor(tflite, tflite.size, f"TFLite {path} ({tflite.size}x{tflite.size})")
@@ -226,9 +246,12 @@ def _batches(frames: Iterable[np.ndarray], size: int) -> Iterator[list[np.ndarra
         yield batch
 
 
-def colorize_frames(frames: Iterable[np.ndarray], predictor: Predictor,
-                    smoother: temporal.TemporalSmoother | None = None,
-                    batch: int = DEFAULT_BATCH) -> Iterator[np.ndarray]:
+def colorize_frames(
+    frames: Iterable[np.ndarray],
+    predictor: Predictor,
+    smoother: temporal.TemporalSmoother | None = None,
+    batch: int = DEFAULT_BATCH,
+) -> Iterator[np.ndarray]:
     """Colorize frames in order: uint8 (H, W, C) each (C = 1 or 3) -> uint8 RGB (H, W, 3).
 
     ``batch`` frames share one network call; ``smoother`` (None: per-frame) then sees them one
@@ -264,12 +287,14 @@ def _to_yuv(rgb: np.ndarray):
     from av.video.reformatter import ColorRange, Colorspace
 
     frame = VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-    return frame.reformat(format="yuv420p", dst_colorspace=Colorspace.ITU709,
-                          dst_color_range=ColorRange.MPEG)
+    return frame.reformat(
+        format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG
+    )
 
 
-def write_frames(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: Fraction,
-                 crf: int = DEFAULT_CRF) -> int:
+def write_frames(
+    path: str | os.PathLike, frames: Iterable[np.ndarray], fps: Fraction, crf: int = DEFAULT_CRF
+) -> int:
     """Encode uint8 RGB frames (H, W, 3), even H and W, as H.264 MP4 at ``fps``; returns
     the frame count. For clips made in memory (the benchmark's); no audio."""
     av = load_av()
@@ -289,12 +314,19 @@ def write_frames(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: Fra
     return count
 
 
-def colorize_video(source: str | os.PathLike, target: str | os.PathLike, predictor: Predictor,
-                   *, temporal_strength: float | None = temporal.DEFAULT_STRENGTH,
-                   cut_threshold: float = temporal.DEFAULT_CUT_THRESHOLD,
-                   max_pixels: int | None = None, batch: int = DEFAULT_BATCH,
-                   crf: int = DEFAULT_CRF, verbose: bool = True,
-                   info: VideoInfo | None = None) -> VideoInfo:
+def colorize_video(
+    source: str | os.PathLike,
+    target: str | os.PathLike,
+    predictor: Predictor,
+    *,
+    temporal_strength: float | None = temporal.DEFAULT_STRENGTH,
+    cut_threshold: float = temporal.DEFAULT_CUT_THRESHOLD,
+    max_pixels: int | None = None,
+    batch: int = DEFAULT_BATCH,
+    crf: int = DEFAULT_CRF,
+    verbose: bool = True,
+    info: VideoInfo | None = None,
+) -> VideoInfo:
     """Colorize one video file into ``target`` (an MP4), replacing it if it exists.
 
     Args:
@@ -314,8 +346,11 @@ def colorize_video(source: str | os.PathLike, target: str | os.PathLike, predict
     if max_pixels is None:
         from colorize_tf.colorize import DEFAULT_MAX_PIXELS as max_pixels
     info = info or probe(source, max_pixels)
-    smoother = (None if temporal_strength is None
-                else temporal.TemporalSmoother(temporal_strength, cut_threshold))
+    smoother = (
+        None
+        if temporal_strength is None
+        else temporal.TemporalSmoother(temporal_strength, cut_threshold)
+    )
     target = Path(target)
     partial = target.with_name(f".{target.name}.partial")
     progress = keras.utils.Progbar(info.frames, unit_name="frame", verbose=1 if verbose else 0)
@@ -333,8 +368,9 @@ def colorize_video(source: str | os.PathLike, target: str | os.PathLike, predict
                 progress.update(written)
             out.mux(video_out.encode(None))
         if written != info.frames:
-            raise VideoError(source, f"truncated or corrupt: decoded {written} of "
-                             f"{info.frames} frames")
+            raise VideoError(
+                source, f"truncated or corrupt: decoded {written} of {info.frames} frames"
+            )
         os.replace(partial, target)
     except av.FFmpegError as e:
         raise VideoError(source, f"could not write {target.name}: {e.strerror or e}") from None
@@ -373,10 +409,19 @@ def _decode_and_remux(source, inp, audio: dict, out) -> Iterator[np.ndarray]:
 # --- many files (the CLI) --------------------------------------------------------------------
 
 
-def colorize_videos(jobs: Sequence, predictor: Predictor, out_dir: Path, summary, *,
-                    overwrite: bool = False, temporal_strength: float | None,
-                    cut_threshold: float = temporal.DEFAULT_CUT_THRESHOLD,
-                    max_pixels: int, inputs: set[str] = frozenset(), verbose: bool = True):
+def colorize_videos(
+    jobs: Sequence,
+    predictor: Predictor,
+    out_dir: Path,
+    summary,
+    *,
+    overwrite: bool = False,
+    temporal_strength: float | None,
+    cut_threshold: float = temporal.DEFAULT_CUT_THRESHOLD,
+    max_pixels: int,
+    inputs: set[str] = frozenset(),
+    verbose: bool = True,
+):
     """Colorize every video job (``colorize.Job``) into ``out_dir/NAME.mp4``, recording
     written, kept and failed files in ``summary`` (a ``colorize.Summary``); never raises for
     a bad input. ``inputs``: real paths of every input of the run, never overwritten."""
@@ -397,8 +442,15 @@ def colorize_videos(jobs: Sequence, predictor: Predictor, out_dir: Path, summary
             target.parent.mkdir(parents=True, exist_ok=True)
             if verbose:
                 print(f"\n{job.source} -> {target}", flush=True)
-            colorize_video(job.source, target, predictor, temporal_strength=temporal_strength,
-                           cut_threshold=cut_threshold, max_pixels=max_pixels, verbose=verbose)
+            colorize_video(
+                job.source,
+                target,
+                predictor,
+                temporal_strength=temporal_strength,
+                cut_threshold=cut_threshold,
+                max_pixels=max_pixels,
+                verbose=verbose,
+            )
             summary.written += 1
         except VideoError as e:
             summary.failed.append((str(job.source), e.reason))

@@ -115,7 +115,9 @@ def cache_dirs() -> list[Path]:
     xdg = Path(os.environ.get("XDG_CACHE_HOME", home / ".cache"))
     torch_home = Path(os.environ.get("TORCH_HOME", xdg / "torch"))
     hf_home = Path(os.environ.get("HF_HOME", xdg / "huggingface"))
-    hf_hub = Path(os.environ.get("HF_HUB_CACHE", os.environ.get("HUGGINGFACE_HUB_CACHE", hf_home / "hub")))
+    hf_hub = Path(
+        os.environ.get("HF_HUB_CACHE", os.environ.get("HUGGINGFACE_HUB_CACHE", hf_home / "hub"))
+    )
     return [torch_home / "hub" / "checkpoints", hf_hub, xdg / "timm"]
 
 

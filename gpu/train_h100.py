@@ -30,7 +30,10 @@ from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]  # colorize_tf is not installed there
+sys.path[:0] = [
+    str(REPO),
+    str(Path(__file__).resolve().parent),
+]  # colorize_tf is not installed there
 
 import imagenet_resnet18  # noqa: E402
 import numpy as np  # noqa: E402
@@ -50,22 +53,31 @@ def imagenet_encoder(choice: str, width: float, workdir: Path) -> tuple[str | No
     started = time.perf_counter()
     checkpoint = imagenet_resnet18.find_checkpoint() if choice == "auto" else Path(choice)
     if checkpoint is None:
-        return None, f"no ResNet-18 checkpoint in {[str(d) for d in imagenet_resnet18.cache_dirs()]}"
+        return (
+            None,
+            f"no ResNet-18 checkpoint in {[str(d) for d in imagenet_resnet18.cache_dirs()]}",
+        )
     if width != 1.0:
         return None, f"found {checkpoint}, unused: ImageNet weights need --width 1.0"
     npz = workdir / "resnet18_state.npz"
     script = Path(imagenet_resnet18.__file__)
     subprocess.run([sys.executable, str(script), "to-npz", str(checkpoint), str(npz)], check=True)
     with np.load(npz) as state:
-        path = imagenet_resnet18.save_encoder_file(dict(state), workdir / "encoder_imagenet.weights.h5")
+        path = imagenet_resnet18.save_encoder_file(
+            dict(state), workdir / "encoder_imagenet.weights.h5"
+        )
     return str(path), f"{checkpoint} (mapped in {time.perf_counter() - started:.1f} s)"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--photos", default=".photos", help="folder of training photos")
-    parser.add_argument("--out", default=os.environ.get("OUT", "runs/h100"), help="what travels back")
-    parser.add_argument("--workdir", default="/tmp/colorize_h100", help="full outputs (float32 too)")
+    parser.add_argument(
+        "--out", default=os.environ.get("OUT", "runs/h100"), help="what travels back"
+    )
+    parser.add_argument(
+        "--workdir", default="/tmp/colorize_h100", help="full outputs (float32 too)"
+    )
     parser.add_argument("--minutes", type=float, default=8.0, help="wall clock of both phases")
     parser.add_argument("--pretrain-share", type=float, default=0.5)
     parser.add_argument("--width", type=float, default=1.0, help="model.width (1.0: ResNet-18)")
@@ -75,7 +87,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--imagenet", default="auto", help="auto | none | a checkpoint path")
     parser.add_argument("--log-every", type=int, default=50)
     parser.add_argument("--eval-every", type=float, default=60.0)
-    parser.add_argument("--loader-bench", type=float, default=3.0, help="seconds timing the loader alone")
+    parser.add_argument(
+        "--loader-bench", type=float, default=3.0, help="seconds timing the loader alone"
+    )
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     return parser.parse_args(argv)
 

@@ -97,8 +97,9 @@ class AppServer:
             if line.startswith("colorize-tf app: http://"):
                 return line.split()[2].rstrip("/")
         self.process.kill()
-        raise AssertionError(f"the app did not start:\n{''.join(self.stdout)}\n"
-                             f"{self.log.read_text()[-3000:]}")
+        raise AssertionError(
+            f"the app did not start:\n{''.join(self.stdout)}\n{self.log.read_text()[-3000:]}"
+        )
 
     def rss_mb(self) -> float:
         """The server's resident memory (Linux /proc)."""
@@ -187,8 +188,14 @@ def photo_path(name: str) -> Path:
 @pytest.fixture(scope="module")
 def app(model_file, tmp_path_factory):
     """One server for the API tests, with small limits to reach them cheaply."""
-    app = AppServer(model_file, tmp_path_factory.mktemp("app"),
-                    "--max-pixels", "1000000", "--max-upload-mb", "1")
+    app = AppServer(
+        model_file,
+        tmp_path_factory.mktemp("app"),
+        "--max-pixels",
+        "1000000",
+        "--max-upload-mb",
+        "1",
+    )
     yield app
     assert app.stop(signal.SIGTERM) == 0  # as a service manager stops it
     assert list(app.tmp.iterdir()) == []
@@ -255,18 +262,23 @@ def test_uploads_over_the_byte_limit_are_refused_whatever_their_header_says(app)
     data = np.random.default_rng(1).bytes(1_500_000)
     status, body = post(app.url, data, "scan.tif")
     assert status == 413
-    assert body["error"] == "scan.tif: too large to upload: 1.5 MB exceeds the 1 MB limit " \
-                           "(--max-upload-mb)"
+    assert (
+        body["error"] == "scan.tif: too large to upload: 1.5 MB exceeds the 1 MB limit "
+        "(--max-upload-mb)"
+    )
     # Chunked: no Content-Length, the same answer from counting while reading.
     host = urlsplit(app.url)
     connection = http.client.HTTPConnection(host.hostname, host.port, timeout=60)
     chunks = (data[i : i + 65536] for i in range(0, len(data), 65536))
-    connection.request("POST", "/api/jobs", body=chunks, encode_chunked=True,
-                       headers={"X-File-Name": "stream.bin"})
+    connection.request(
+        "POST", "/api/jobs", body=chunks, encode_chunked=True, headers={"X-File-Name": "stream.bin"}
+    )
     response = connection.getresponse()
     assert response.status == 413
-    assert json.load(response)["error"] == "stream.bin: too large to upload: 1.5 MB exceeds " \
-                                           "the 1 MB limit (--max-upload-mb)"
+    assert (
+        json.load(response)["error"] == "stream.bin: too large to upload: 1.5 MB exceeds "
+        "the 1 MB limit (--max-upload-mb)"
+    )
     connection.close()
     status, body = post(app.url, b"", "empty.png")
     assert (status, body["error"]) == (400, "empty.png: empty file")
@@ -284,8 +296,13 @@ def test_an_uploads_name_is_only_text_never_a_path(app):
     assert headers["content-disposition"] == (
         'attachment; filename="img_src_x_onerror_alert_1_vil_colorized.png"'
     )
-    for path in (f"/api/jobs/{job['id']}/..%2F..%2Fuploads", f"/api/jobs/{job['id']}/x.png",
-                 "/api/jobs/0123", "/static/../jobs.py", "/static/server.py"):
+    for path in (
+        f"/api/jobs/{job['id']}/..%2F..%2Fuploads",
+        f"/api/jobs/{job['id']}/x.png",
+        "/api/jobs/0123",
+        "/static/../jobs.py",
+        "/static/server.py",
+    ):
         assert get(f"{app.url}{path}")[0] == 404, path
 
 
@@ -328,8 +345,12 @@ def test_the_help_warns_about_binding_beyond_localhost():
     assert server.is_loopback("::1") and server.is_loopback("127.0.0.2")
     assert not server.is_loopback("0.0.0.0") and not server.is_loopback("192.168.1.20")
     assert not server.is_loopback("myhost.example")
-    result = subprocess.run([sys.executable, "-m", "colorize_tf.app", "--help"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "colorize_tf.app", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     text = " ".join(result.stdout.split())
     assert result.returncode == 0 and "default: 127.0.0.1, this machine only" in text
     assert "WARNING: any other address, e.g. 0.0.0.0, lets every machine" in text
@@ -403,8 +424,9 @@ def test_twenty_concurrent_uploads_twice_all_come_back_right_and_it_stops_clean(
         image = rgb if index % 2 else rgb.mean(-1, keepdims=True).astype(np.uint8)
         data = encode(image, "JPEG" if index % 4 == 3 else "PNG")
         decoded, _ = read_image(io.BytesIO(data))
-        uploads.append((f"load{index:02d}.{'jpg' if index % 4 == 3 else 'png'}", data,
-                        reference(decoded)))
+        uploads.append(
+            (f"load{index:02d}.{'jpg' if index % 4 == 3 else 'png'}", data, reference(decoded))
+        )
     try:
         colorize_upload(app.url, uploads[0][1], "warm-up.png")  # first request's one-off costs
         rss = [app.rss_mb()]  # after warm-up, then after each round
@@ -433,8 +455,10 @@ def test_twenty_concurrent_uploads_twice_all_come_back_right_and_it_stops_clean(
         done = 1 + LOAD_ROUNDS * len(uploads)
         assert json.loads(body)["jobs"] == {"queued": 0, "running": 0, "done": done, "failed": 0}
         rounds = ", ".join(f"{s:.1f}" for s in seconds)
-        print(f"\n{LOAD_ROUNDS} x 20 concurrent uploads in {rounds} "
-              f"s; RSS {' -> '.join(f'{r:.0f}' for r in rss)} MB, peak {rss_peak[0]:.0f} MB")
+        print(
+            f"\n{LOAD_ROUNDS} x 20 concurrent uploads in {rounds} "
+            f"s; RSS {' -> '.join(f'{r:.0f}' for r in rss)} MB, peak {rss_peak[0]:.0f} MB"
+        )
         assert rss_peak[0] - rss[0] < MAX_RSS_GROWTH_MB
         assert rss[-1] - rss[1] < MAX_RSS_GROWTH_PER_ROUND_MB * (LOAD_ROUNDS - 1)  # no leak
     finally:

@@ -46,8 +46,9 @@ def model_file(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def app(model_file, tmp_path_factory):
-    app = AppServer(model_file, tmp_path_factory.mktemp("app_browser"),
-                    "--max-upload-mb", str(MAX_UPLOAD_MB))
+    app = AppServer(
+        model_file, tmp_path_factory.mktemp("app_browser"), "--max-upload-mb", str(MAX_UPLOAD_MB)
+    )
     yield app
     app.stop()
 
@@ -77,8 +78,9 @@ def page(browser, app):
 
 @pytest.fixture(scope="session")
 def artifacts(tmp_path_factory) -> Path:
-    folder = Path(os.environ.get("COLORIZE_TF_TEST_ARTIFACTS") or
-                  tmp_path_factory.getbasetemp() / "artifacts")
+    folder = Path(
+        os.environ.get("COLORIZE_TF_TEST_ARTIFACTS") or tmp_path_factory.getbasetemp() / "artifacts"
+    )
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -89,8 +91,9 @@ def wait_until_finished(page, count: int) -> None:
     sync_api.expect(finished).to_have_count(count, timeout=JOB_TIMEOUT_S * 1000)
 
 
-def test_photos_picked_in_the_page_come_back_full_size_in_color(page, app, tmp_path, artifacts,
-                                                                model_file):
+def test_photos_picked_in_the_page_come_back_full_size_in_color(
+    page, app, tmp_path, artifacts, model_file
+):
     gray = tmp_path / "coffee_gray.png"
     Image.open(photo_path("coffee.png")).convert("L").save(gray)
     photos = [gray, photo_path("astronaut.png")]
@@ -110,8 +113,9 @@ def test_photos_picked_in_the_page_come_back_full_size_in_color(page, app, tmp_p
         height, width = read_image(photo)[0].shape[:2]
         assert card.locator(".status").text_content().startswith(f"done: {width} × {height} px")
         for kind in ("before", "after"):
-            assert card.locator(f"img.{kind}").evaluate("i => i.complete && i.naturalWidth") \
-                == width
+            assert (
+                card.locator(f"img.{kind}").evaluate("i => i.complete && i.naturalWidth") == width
+            )
         with page.expect_download() as download:
             card.locator("a.download").click()
         assert download.value.suggested_filename == f"{photo.stem}_colorized.png"

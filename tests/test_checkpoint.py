@@ -28,8 +28,10 @@ def trained(seed: int = 0):
     gan = ColorizationGAN(generator, discriminator)
     optimizers = {k: keras.optimizers.Adam(1e-3) for k in ("pretrain", "g_gan", "d_gan")}
     rng = np.random.default_rng(seed)
-    batch = (tf.constant(rng.uniform(-1, 1, (2, SIZE, SIZE, 1)), tf.float32),
-             tf.constant(rng.uniform(-0.3, 0.3, (2, SIZE, SIZE, 2)), tf.float32))
+    batch = (
+        tf.constant(rng.uniform(-1, 1, (2, SIZE, SIZE, 1)), tf.float32),
+        tf.constant(rng.uniform(-0.3, 0.3, (2, SIZE, SIZE, 2)), tf.float32),
+    )
     gan.compile(optimizers["pretrain"], phase="pretrain")
     gan.train_step(batch)
     gan.compile(optimizers["g_gan"], optimizers["d_gan"], phase="gan")
@@ -48,12 +50,25 @@ def stored_groups(path) -> set[str]:
 
 def test_each_phase_stores_only_its_networks_and_optimizers(tmp_path):
     generator, discriminator, optimizers = trained()
-    pretrain = checkpoint.save(tmp_path / "p", 1, checkpoint.phase_groups(
-        "pretrain", generator, discriminator, optimizers), {"phase": "pretrain"})
-    gan = checkpoint.save(tmp_path / "g", 2, checkpoint.phase_groups(
-        "gan", generator, discriminator, optimizers), {"phase": "gan"})
+    pretrain = checkpoint.save(
+        tmp_path / "p",
+        1,
+        checkpoint.phase_groups("pretrain", generator, discriminator, optimizers),
+        {"phase": "pretrain"},
+    )
+    gan = checkpoint.save(
+        tmp_path / "g",
+        2,
+        checkpoint.phase_groups("gan", generator, discriminator, optimizers),
+        {"phase": "gan"},
+    )
     assert stored_groups(pretrain) == {"generator", "optimizer_pretrain"}
-    assert stored_groups(gan) == {"generator", "discriminator", "optimizer_g_gan", "optimizer_d_gan"}
+    assert stored_groups(gan) == {
+        "generator",
+        "discriminator",
+        "optimizer_g_gan",
+        "optimizer_d_gan",
+    }
     # Adam keeps two moments per trainable variable: a pretraining checkpoint is the generator's
     # weights plus about twice its trainable ones, with no GAN optimizer in it.
     n_g = sum(int(np.prod(v.shape)) for v in generator.trainable_variables)
@@ -68,18 +83,25 @@ def test_resume_across_the_phase_boundary_and_from_the_old_layout(tmp_path):
     generator, discriminator, optimizers = trained(0)
     gan_groups = checkpoint.phase_groups("gan", generator, discriminator, optimizers)
     path = checkpoint.save(tmp_path, 7, gan_groups, {"phase": "gan"})
-    everything = {"generator": generator, "discriminator": discriminator,
-                  **{f"optimizer_{k}": v for k, v in optimizers.items()}}
+    everything = {
+        "generator": generator,
+        "discriminator": discriminator,
+        **{f"optimizer_{k}": v for k, v in optimizers.items()},
+    }
     old = checkpoint.save(tmp_path / "old", 7, everything, {"phase": "gan"})
 
     for source in (path, old):  # a fresh process's models and optimizers, then restore
         g2, d2, o2 = trained(1)
         fresh = checkpoint.phase_groups("gan", g2, d2, o2)
-        assert any(not np.array_equal(a, b) for a, b in zip(values(fresh), values(gan_groups), strict=True))
+        assert any(
+            not np.array_equal(a, b) for a, b in zip(values(fresh), values(gan_groups), strict=True)
+        )
         checkpoint.restore(source, fresh)  # no pretraining optimizer needed
         for a, b in zip(values(fresh), values(gan_groups), strict=True):
             np.testing.assert_array_equal(a, b)
-        assert int(o2["g_gan"].iterations.numpy()) == int(optimizers["g_gan"].iterations.numpy()) == 1
+        assert (
+            int(o2["g_gan"].iterations.numpy()) == int(optimizers["g_gan"].iterations.numpy()) == 1
+        )
 
     # A GAN checkpoint cannot stand in for a pretraining one: it lacks that optimizer.
     with pytest.raises(ValueError, match="missing e.g."):
@@ -96,10 +118,16 @@ def test_mirror_keeps_only_the_newest_and_latest_looks_in_both(tmp_path):
         written = checkpoint.save(local, step, groups, {"phase": "pretrain", "epochs_done": step})
         mirrored = checkpoint.mirror(written, remote)
     assert sorted(p.name for p in local.iterdir()) == [
-        "ckpt-000000002.json", "ckpt-000000002.npz", "ckpt-000000003.json", "ckpt-000000003.npz"]
+        "ckpt-000000002.json",
+        "ckpt-000000002.npz",
+        "ckpt-000000003.json",
+        "ckpt-000000003.npz",
+    ]
     assert sorted(p.name for p in remote.iterdir()) == ["ckpt-000000003.json", "ckpt-000000003.npz"]
     assert mirrored == str(remote / "ckpt-000000003.npz")
-    assert (remote / "ckpt-000000003.npz").read_bytes() == (local / "ckpt-000000003.npz").read_bytes()
+    assert (remote / "ckpt-000000003.npz").read_bytes() == (
+        local / "ckpt-000000003.npz"
+    ).read_bytes()
     assert json.loads((remote / "ckpt-000000003.json").read_text())["epochs_done"] == 3
 
     checkpoint.save(local, 4, groups, {"phase": "pretrain"})  # not mirrored yet

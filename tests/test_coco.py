@@ -192,7 +192,9 @@ def test_a_wrong_size_from_the_server_fails_before_the_body(server, tmp_path):
     payload = make_zip(server.root / "imgs.zip")
     url = server.url + "imgs.zip"
     bigger = archive_for(url, payload, size=len(payload) + 10)
-    with pytest.raises(download.DownloadError, match=rf"{re.escape(url)} sends {len(payload):,} bytes"):
+    with pytest.raises(
+        download.DownloadError, match=rf"{re.escape(url)} sends {len(payload):,} bytes"
+    ):
         download.ensure_archive(bigger, str(tmp_path / "dest"), progress=False)
     assert not (tmp_path / "dest" / "imgs").exists()
 
@@ -213,7 +215,9 @@ def test_the_next_mirror_is_tried_when_the_first_fails(server, tmp_path):
     archive = download.Archive("imgs", (dead, server.url + "imgs.zip"), len(payload),
                            sha256=hashlib.sha256(payload).hexdigest(), prefix="imgs/")  # fmt: skip
     folder = download.ensure_archive(archive, str(tmp_path / "dest"), timeout_s=2.0, progress=False)
-    assert json.loads((Path(folder) / download.MARKER).read_text())["url"] == server.url + "imgs.zip"
+    assert (
+        json.loads((Path(folder) / download.MARKER).read_text())["url"] == server.url + "imgs.zip"
+    )
 
 
 def test_a_damaged_member_fails_extraction_and_leaves_nothing(server, tmp_path):

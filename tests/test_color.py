@@ -68,7 +68,9 @@ def test_lab_to_rgb_matches_scikit_image_and_round_trips(mode):
 
 
 def test_known_values():
-    lab = np.asarray(color.rgb_to_lab(np.array([[1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [1.0, 0.0, 0.0]])))
+    lab = np.asarray(
+        color.rgb_to_lab(np.array([[1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [1.0, 0.0, 0.0]]))
+    )
     # White is neutral only to 5e-3: the matrix rows sum to the D65 white to 6 digits (as in
     # scikit-image), so a, b of pure white are -0.0024 / 0.0046, far below a visible difference.
     np.testing.assert_allclose(lab[0], [100.0, 0.0, 0.0], atol=5e-3)

@@ -31,14 +31,19 @@ from colorize_tf.train import phase_plan
         ("tpu", 8, 128, 62, 31, 64),
     ],
 )
-def test_8000_training_images_give_whole_epochs(name, replicas, global_batch, steps, per_execution,
-                                                leftover):
+def test_8000_training_images_give_whole_epochs(
+    name, replicas, global_batch, steps, per_execution, leftover
+):
     config = load_config(name)
     assert config.train.pretrain.steps_per_epoch == 0 == config.train.gan.steps_per_epoch
     for phase in ("pretrain", "gan"):
         plan = phase_plan(config, phase, 8000, replicas)
-        assert (plan.global_batch, plan.steps_per_epoch, plan.steps_per_execution, plan.leftover) == (
-            global_batch, steps, per_execution, leftover)
+        assert (
+            plan.global_batch,
+            plan.steps_per_epoch,
+            plan.steps_per_execution,
+            plan.leftover,
+        ) == (global_batch, steps, per_execution, leftover)
         assert plan.steps_per_epoch * plan.global_batch + plan.leftover == 8000
         assert plan.steps_per_epoch % plan.steps_per_execution == 0
         assert plan.steps_per_execution <= config.runtime.steps_per_execution
@@ -55,16 +60,19 @@ def test_steps_per_execution_divides_a_resumed_epoch_too():
 
 
 def test_largest_divisor():
-    got = [distribute.largest_divisor_at_most(n, limit) for n, limit in
-           [(62, 50), (500, 50), (7, 5), (1, 50), (64, 64), (97, 96)]]
+    got = [
+        distribute.largest_divisor_at_most(n, limit)
+        for n, limit in [(62, 50), (500, 50), (7, 5), (1, 50), (64, 64), (97, 96)]
+    ]
     assert got == [31, 50, 1, 1, 64, 1]
     with pytest.raises(ValueError):
         distribute.largest_divisor_at_most(0, 4)
 
 
 def test_configured_steps_win_and_unknown_sizes_say_what_to_set():
-    config = load_config("coco_paper", ["train.gan.steps_per_epoch=30",
-                                        "runtime.steps_per_execution=8"])
+    config = load_config(
+        "coco_paper", ["train.gan.steps_per_epoch=30", "runtime.steps_per_execution=8"]
+    )
     plan = phase_plan(config, "gan", None, 1)
     assert (plan.steps_per_epoch, plan.steps_per_execution, plan.how) == (30, 6, "configured")
     with pytest.raises(ConfigError, match=r"train.pretrain: .*set train.<phase>.steps_per_epoch"):
@@ -90,8 +98,14 @@ def test_record_sources_count_or_estimate_their_training_images(tmp_path):
     for i in range(9):
         Image.fromarray(smooth_photo(rng, i, 40, 48)).save(photos / f"p{i}.png")
     expected = len(sources.list_images(str(photos), split="train", val_fraction=0.3))
-    data.prepare_tfrecords(str(photos), str(tmp_path / "shards"), num_shards=2, short_side=32,
-                           val_fraction=0.3, progress=False)
+    data.prepare_tfrecords(
+        str(photos),
+        str(tmp_path / "shards"),
+        num_shards=2,
+        short_side=32,
+        val_fraction=0.3,
+        progress=False,
+    )
     shards = f"tfrecord:{tmp_path}/shards/*.tfrecord"
     config = load_config(None, [f"data.source={shards}", "data.val_fraction=0.3"])
     assert 0 < expected < 9 and _record_count(config) == (expected, "counted")
@@ -125,14 +139,22 @@ def test_a_tpu_tensorflow_does_not_use_is_an_error_saying_what_to_do():
 
 def test_a_gpu_tensorflow_cannot_see_is_an_error_saying_what_to_do():
     hardware = Hardware(gpu_evidence=("nvidia-smi lists 1 GPU(s): GPU 0: Tesla T4", "/dev/nvidia0"))
-    with pytest.raises(StrategyError, match=r"NVIDIA GPU is present \(nvidia-smi lists 1 GPU.*"
-                                            r"tensorflow\[and-cuda\]"):
+    with pytest.raises(
+        StrategyError,
+        match=r"NVIDIA GPU is present \(nvidia-smi lists 1 GPU.*"
+        r"tensorflow\[and-cuda\]",
+    ):
         check_accelerator(hardware)
     assert check_accelerator(hardware, requested="cpu") == "cpu"
 
 
 def test_probing_reads_device_files_and_the_environment(tmp_path, monkeypatch):
-    for key in ("TPU_NAME", "COLAB_TPU_ADDR", "TPU_ACCELERATOR_TYPE", "KUBE_GOOGLE_CLOUD_TPU_ENDPOINTS"):
+    for key in (
+        "TPU_NAME",
+        "COLAB_TPU_ADDR",
+        "TPU_ACCELERATOR_TYPE",
+        "KUBE_GOOGLE_CLOUD_TPU_ENDPOINTS",
+    ):
         monkeypatch.delenv(key, raising=False)
     dev = tmp_path / "dev"
     (dev / "vfio").mkdir(parents=True)
@@ -150,7 +172,9 @@ def test_probing_reads_device_files_and_the_environment(tmp_path, monkeypatch):
     (dev / "accel0").touch()  # a v4 TPU VM's chip
     monkeypatch.setenv("TPU_ACCELERATOR_TYPE", "v4-8")
     assert distribute.probe_hardware(dev=str(dev)).tpu_evidence == (
-        str(dev / "accel0"), "TPU_ACCELERATOR_TYPE=v4-8")
+        str(dev / "accel0"),
+        "TPU_ACCELERATOR_TYPE=v4-8",
+    )
 
 
 def test_cpu_time_estimate_of_the_paper_recipe():
@@ -175,9 +199,18 @@ def test_training_batches_are_equal_with_and_without_the_xla_lab_conversion(tmp_
         Image.fromarray(smooth_photo(rng, i, 48, 64)).save(tmp_path / f"p{i}.png")
 
     def batches(jit_lab: bool) -> list[np.ndarray]:
-        ds = data.build_dataset(str(tmp_path), split="all", training=True, batch_size=2,
-                                crop_size=32, seed=7, repeat=True, drop_remainder=True,
-                                cache_limit_bytes=0, jit_lab=jit_lab)
+        ds = data.build_dataset(
+            str(tmp_path),
+            split="all",
+            training=True,
+            batch_size=2,
+            crop_size=32,
+            seed=7,
+            repeat=True,
+            drop_remainder=True,
+            cache_limit_bytes=0,
+            jit_lab=jit_lab,
+        )
         return [np.concatenate([l_norm.numpy(), ab.numpy()], -1) for l_norm, ab in ds.take(3)]
 
     with_xla, without = batches(True), batches(False)

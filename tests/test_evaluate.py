@@ -38,11 +38,29 @@ def photo_dir(tmp_path_factory) -> Path:
 
 def test_report_files_and_numbers(model_path, photo_dir, tmp_path, capsys):
     out = tmp_path / "report"
-    code = evaluate.main(["--model", model_path, "--data", str(photo_dir), "--split", "all",
-                          "--out", str(out), "--size", str(SIZE), "--full-res"])
+    code = evaluate.main(
+        [
+            "--model",
+            model_path,
+            "--data",
+            str(photo_dir),
+            "--split",
+            "all",
+            "--out",
+            str(out),
+            "--size",
+            str(SIZE),
+            "--full-res",
+        ]
+    )
     stdout = capsys.readouterr().out
     assert code == 0
-    assert {p.name for p in out.iterdir()} == {"metrics.json", "per_image.csv", "report.md", "report.png"}
+    assert {p.name for p in out.iterdir()} == {
+        "metrics.json",
+        "per_image.csv",
+        "report.md",
+        "report.png",
+    }
     summary = json.loads((out / "metrics.json").read_text())
     assert summary["count"] == 5
     assert summary["full_res_count"] == 5
@@ -61,7 +79,9 @@ def test_report_files_and_numbers(model_path, photo_dir, tmp_path, capsys):
     assert gray_cf.max() < 1.0
     true_cf = np.array([float(r["ours_cf_true"]) for r in rows])
     assert np.allclose(true_cf, [float(r["gray_cf_true"]) for r in rows])  # the same crops
-    assert np.allclose(np.array([float(r["gray_delta_cf"]) for r in rows]), np.abs(gray_cf - true_cf), atol=1e-3)
+    assert np.allclose(
+        np.array([float(r["gray_delta_cf"]) for r in rows]), np.abs(gray_cf - true_cf), atol=1e-3
+    )
     assert 10 < summary["gray"]["psnr"]["mean"] < 60
     assert 10 < summary["ours"]["psnr"]["mean"] < 60
     # The table names both rows and the figure is a real image.
@@ -76,14 +96,17 @@ def test_report_files_and_numbers(model_path, photo_dir, tmp_path, capsys):
 def test_gray_baseline_row_matches_an_independent_computation(model_path, photo_dir, tmp_path):
     """Rebuild the protocol for one photo by hand (PIL resize + center crop, the metrics module
     on the gray image): the gray row of the report must match it."""
-    summary = evaluate.evaluate(model_path, str(photo_dir), tmp_path / "r", split="all", size=SIZE,
-                                limit=5, verbose=False)
+    summary = evaluate.evaluate(
+        model_path, str(photo_dir), tmp_path / "r", split="all", size=SIZE, limit=5, verbose=False
+    )
     with (tmp_path / "r" / "per_image.csv").open() as handle:
         row = next(r for r in csv.DictReader(handle) if r["path"].endswith("photo0.png"))
     with Image.open(photo_dir / "photo0.png") as image:
         w, h = image.size
         scale = SIZE / min(w, h)
-        resized = np.asarray(image.convert("RGB").resize((round(w * scale), round(h * scale)), Image.BILINEAR))
+        resized = np.asarray(
+            image.convert("RGB").resize((round(w * scale), round(h * scale)), Image.BILINEAR)
+        )
     top, left = (resized.shape[0] - SIZE) // 2, (resized.shape[1] - SIZE) // 2
     crop = resized[top : top + SIZE, left : left + SIZE]
     gray = np.round(np.asarray(metrics.gray_baseline_rgb(crop)) * 255).astype(np.uint8)
@@ -95,17 +118,36 @@ def test_gray_baseline_row_matches_an_independent_computation(model_path, photo_
 
 
 def test_limit_and_missing_model_and_bad_data(model_path, photo_dir, tmp_path, capsys):
-    summary = evaluate.evaluate(model_path, str(photo_dir), tmp_path / "two", split="all", size=SIZE,
-                                limit=2, verbose=False)
+    summary = evaluate.evaluate(
+        model_path, str(photo_dir), tmp_path / "two", split="all", size=SIZE, limit=2, verbose=False
+    )
     assert summary["count"] == 2
 
-    code = evaluate.main(["--model", str(tmp_path / "nope.keras"), "--data", str(photo_dir),
-                          "--out", str(tmp_path / "x")])
+    code = evaluate.main(
+        [
+            "--model",
+            str(tmp_path / "nope.keras"),
+            "--data",
+            str(photo_dir),
+            "--out",
+            str(tmp_path / "x"),
+        ]
+    )
     assert code == 2
     assert "nope.keras" in capsys.readouterr().err
 
-    code = evaluate.main(["--model", model_path, "--data", str(tmp_path / "no-such-folder"),
-                          "--out", str(tmp_path / "y"), "--size", str(SIZE)])
+    code = evaluate.main(
+        [
+            "--model",
+            model_path,
+            "--data",
+            str(tmp_path / "no-such-folder"),
+            "--out",
+            str(tmp_path / "y"),
+            "--size",
+            str(SIZE),
+        ]
+    )
     assert code == 2
     assert "no-such-folder" in capsys.readouterr().err
     assert not (tmp_path / "y").exists()  # nothing written for a failed run

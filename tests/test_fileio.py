@@ -21,12 +21,19 @@ def ram_dir():
 
 
 def test_join_keeps_the_scheme_and_local_paths_unchanged(tmp_path):
-    assert fileio.join("gs://bucket/runs/x", "checkpoints", "ckpt.npz") == "gs://bucket/runs/x/checkpoints/ckpt.npz"
+    assert (
+        fileio.join("gs://bucket/runs/x", "checkpoints", "ckpt.npz")
+        == "gs://bucket/runs/x/checkpoints/ckpt.npz"
+    )
     assert fileio.join("gs://bucket/runs/x/", "logs") == "gs://bucket/runs/x/logs"
     assert fileio.join("ram://runs/t", "a") == "ram://runs/t/a"
     assert fileio.join("runs/quickstart", "generator.keras") == "runs/quickstart/generator.keras"
     assert fileio.join(tmp_path, "a") == str(tmp_path / "a")
-    assert fileio.is_remote("gs://b") and fileio.is_remote("ram://x") and not fileio.is_remote("/tmp/gs:/x")
+    assert (
+        fileio.is_remote("gs://b")
+        and fileio.is_remote("ram://x")
+        and not fileio.is_remote("/tmp/gs:/x")
+    )
     assert fileio.basename("gs://bucket/runs/x/ckpt-000000001.npz") == "ckpt-000000001.npz"
 
 
@@ -56,12 +63,22 @@ def test_checkpoints_save_prune_and_restore_on_ram(ram_dir):
     assert checkpoint.latest(directory) is None
     groups = _groups(0)
     for step in (1, 2, 3):
-        written = checkpoint.save(directory, step, groups, {"phase": "pretrain", "epochs_done": step}, keep=2)
+        written = checkpoint.save(
+            directory, step, groups, {"phase": "pretrain", "epochs_done": step}, keep=2
+        )
         assert written == f"{directory}/ckpt-{step:09d}.npz"
     assert sorted(tf.io.gfile.listdir(directory)) == [
-        "ckpt-000000002.json", "ckpt-000000002.npz", "ckpt-000000003.json", "ckpt-000000003.npz"]
+        "ckpt-000000002.json",
+        "ckpt-000000002.npz",
+        "ckpt-000000003.json",
+        "ckpt-000000003.npz",
+    ]
     path, progress = checkpoint.latest(directory)
-    assert path == f"{directory}/ckpt-000000003.npz" and progress == {"phase": "pretrain", "epochs_done": 3, "step": 3}
+    assert path == f"{directory}/ckpt-000000003.npz" and progress == {
+        "phase": "pretrain",
+        "epochs_done": 3,
+        "step": 3,
+    }
     assert json.loads(fileio.read_text(f"{directory}/ckpt-000000003.json"))["step"] == 3
 
     other = _groups(1)
@@ -69,12 +86,16 @@ def test_checkpoints_save_prune_and_restore_on_ram(ram_dir):
     checkpoint.restore(path, other)
     after = [np.array(v.numpy()) for v in other["generator"].variables]
     assert any(not np.array_equal(a, b) for a, b in zip(before, after, strict=True))
-    for mine, theirs in zip(groups["generator"].variables, other["generator"].variables, strict=True):
+    for mine, theirs in zip(
+        groups["generator"].variables, other["generator"].variables, strict=True
+    ):
         np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
 
 
 def test_an_unfinished_checkpoint_is_ignored(ram_dir):
     directory = fileio.join(ram_dir, "checkpoints")
     checkpoint.save(directory, 1, _groups(0), {"phase": "pretrain"})
-    fileio.write_bytes(fileio.join(directory, "ckpt-000000002.npz"), b"arrays without a progress record")
+    fileio.write_bytes(
+        fileio.join(directory, "ckpt-000000002.npz"), b"arrays without a progress record"
+    )
     assert checkpoint.latest(directory)[1]["step"] == 1

@@ -36,7 +36,10 @@ def snapshot(model) -> list[np.ndarray]:
 
 
 def changed(before, model) -> int:
-    return sum(not np.array_equal(a, w.numpy()) for a, w in zip(before, model.trainable_weights, strict=True))
+    return sum(
+        not np.array_equal(a, w.numpy())
+        for a, w in zip(before, model.trainable_weights, strict=True)
+    )
 
 
 def test_gan_step_changes_both_networks_with_finite_losses():
@@ -47,7 +50,9 @@ def test_gan_step_changes_both_networks_with_finite_losses():
     assert set(history) == {"g_loss", "g_gan", "g_l1", "d_loss", "d_real", "d_fake"}
     assert all(np.isfinite(v[0]) for v in history.values())
     # g_loss = g_gan + 100 * g_l1 on the same batch; BCE of untrained logits is near log 2.
-    assert history["g_loss"][0] == pytest.approx(history["g_gan"][0] + 100 * history["g_l1"][0], rel=1e-5)
+    assert history["g_loss"][0] == pytest.approx(
+        history["g_gan"][0] + 100 * history["g_l1"][0], rel=1e-5
+    )
     assert 0.3 < history["d_loss"][0] < 1.5
     assert changed(g0, gan.generator) == len(g0)
     assert changed(d0, gan.discriminator) == len(d0)
@@ -68,7 +73,9 @@ def test_pretrain_step_trains_only_the_generator_on_l1():
     assert set(history) == {"g_l1"}
     assert history["g_l1"][0] == pytest.approx(expected_l1, rel=1e-4)  # loss before the update
     assert changed(g0, gan.generator) == len(g0)
-    assert all(np.array_equal(a, w.numpy()) for a, w in zip(d_all, gan.discriminator.weights, strict=True))
+    assert all(
+        np.array_equal(a, w.numpy()) for a, w in zip(d_all, gan.discriminator.weights, strict=True)
+    )
 
 
 def test_evaluate_reports_ours_and_the_gray_baseline():
@@ -153,7 +160,9 @@ def test_mirrored_two_replicas_match_one_replica_on_the_same_global_batch():
     gradient aggregation we want to pin.
     """
     script = MIRRORED_SCRIPT.format(tests=str(__import__("pathlib").Path(__file__).parent))
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=600
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     print(result)
@@ -168,8 +177,13 @@ def test_tpu_shaped_step_compiles_with_xla_bf16_and_steps_per_execution():
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
         gan = tiny_gan()
-        gan.compile(keras.optimizers.Adam(2e-4, 0.5), keras.optimizers.Adam(2e-4, 0.5), phase="gan",
-                    jit_compile=True, steps_per_execution=2)
+        gan.compile(
+            keras.optimizers.Adam(2e-4, 0.5),
+            keras.optimizers.Adam(2e-4, 0.5),
+            phase="gan",
+            jit_compile=True,
+            steps_per_execution=2,
+        )
         data = batches(8, 2).unbatch().batch(2, drop_remainder=True).repeat()
         assert data.element_spec[0].shape == (2, SIZE, SIZE, 1)  # static batch dimension
         g0 = snapshot(gan.generator)
@@ -217,6 +231,8 @@ def test_keras_runs_whole_executions_so_steps_per_execution_must_divide_the_epoc
     data = batches(8, 2).repeat()
     for per_execution, trained in ((2, 4), (largest_divisor_at_most(3, 2), 3)):
         gan = tiny_gan()
-        gan.compile(keras.optimizers.Adam(1e-4), phase="pretrain", steps_per_execution=per_execution)
+        gan.compile(
+            keras.optimizers.Adam(1e-4), phase="pretrain", steps_per_execution=per_execution
+        )
         gan.fit(data, epochs=1, steps_per_epoch=3, verbose=0)
         assert int(gan.g_optimizer.iterations.numpy()) == trained

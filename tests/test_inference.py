@@ -46,8 +46,9 @@ def forms(generator, tmp_path_factory) -> dict[str, Path]:
     generator.save_weights(str(paths["jax"] / jax_train.WEIGHTS_FILE))
     spec = {**TINY_GENERATOR, "input_size": TRAINED_AT}
     (paths["jax"] / jax_train.SPEC_FILE).write_text(json.dumps({"build_generator": spec}))
-    export.export(generator, root / "export", contracts=("colorize_rgb",), precisions=("fp32",),
-                  check=False)
+    export.export(
+        generator, root / "export", contracts=("colorize_rgb",), precisions=("fp32",), check=False
+    )
     paths["savedmodel"] = root / "export" / export.SAVEDMODEL_DIR
     paths["tflite"] = root / "export" / "colorize_rgb_fp32.tflite"
     return paths
@@ -152,8 +153,9 @@ def test_colorize_and_evaluate_use_the_recorded_size(generator, forms, tmp_path,
     written = np.asarray(Image.open(out / "p.png"))
     assert np.abs(written.astype(int) - expected.astype(int)).max() <= 1
 
-    summary = evaluate.evaluate(str(forms["keras"]), "samples", tmp_path / "eval", split="all",
-                                limit=2, verbose=False)
+    summary = evaluate.evaluate(
+        str(forms["keras"]), "samples", tmp_path / "eval", split="all", limit=2, verbose=False
+    )
     assert summary["protocol"]["size"] == 256  # the protocol's crop stays the papers'
     assert f"input {TRAINED_AT}x{TRAINED_AT}" in summary["protocol"]["model"]
 

@@ -65,9 +65,20 @@ def test_split_is_identical_to_the_tensorflow_pipeline(photos):
     data = pytest.importorskip("colorize_tf.data")  # the reference needs TensorFlow
     sources = pytest.importorskip("colorize_tf.sources")
     rng = np.random.default_rng(1)
-    names = ["", "a", "abcdefg", "abcdefgh", "abcdefghi", "x" * 300, "über/ß é.jpg", "日本/写真.png"]
+    names = [
+        "",
+        "a",
+        "abcdefg",
+        "abcdefgh",
+        "abcdefghi",
+        "x" * 300,
+        "über/ß é.jpg",
+        "日本/写真.png",
+    ]
     names += [f"dir{rng.integers(100)}/img_{rng.integers(1 << 40)}.jpg" for _ in range(400)]
-    np.testing.assert_array_equal(jax_data.split_fractions(names), data.split_fractions(names).numpy())
+    np.testing.assert_array_equal(
+        jax_data.split_fractions(names), data.split_fractions(names).numpy()
+    )
     for fraction in (0.0, 0.05, 0.1, 0.5, 0.9):
         assert jax_data.assign_splits(names, fraction) == data.assign_splits(names, fraction)
     for tiny in (["one.jpg"], ["a.jpg", "b.jpg"], names[:3]):  # the "lend one file" rule
@@ -76,7 +87,10 @@ def test_split_is_identical_to_the_tensorflow_pipeline(photos):
         assert jax_data.split_files(str(photos), split) == data.list_images(str(photos), split)
     assert (jax_data.MAX_ZOOM, jax_data.MAX_ASPECT, jax_data.IMAGE_EXTENSIONS) == (
         data.MAX_ZOOM, data.MAX_ASPECT, data.IMAGE_EXTENSIONS)  # fmt: skip
-    assert (jax_data.SPLIT_HASH_KEY, jax_data.SPLIT_BUCKETS) == (sources.SPLIT_HASH_KEY, sources.SPLIT_BUCKETS)
+    assert (jax_data.SPLIT_HASH_KEY, jax_data.SPLIT_BUCKETS) == (
+        sources.SPLIT_HASH_KEY,
+        sources.SPLIT_BUCKETS,
+    )
 
 
 def test_siphash_matches_the_reference_vectors():
@@ -117,13 +131,18 @@ def test_decode_applies_exif_orientation_alpha_and_short_side(tmp_path):
     assert jax_data.decode_photo(str(tmp_path / "panorama.png"), 20).size == (80, 20)  # aspect <= 4
 
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff not a photo")  # skipped, not fatal
-    assert len(jax_data.decode_photos([str(tmp_path / "broken.jpg"), str(tmp_path / "clear.png")], 8)) == 1
+    assert (
+        len(jax_data.decode_photos([str(tmp_path / "broken.jpg"), str(tmp_path / "clear.png")], 8))
+        == 1
+    )
     with pytest.raises(jax_data.DataSourceError, match="none of 1 image files"):
         jax_data.decode_photos([str(tmp_path / "broken.jpg")], 8)
 
 
 def test_train_batches_are_reproducible_epoch_permutations_with_flips():
-    ramp = np.tile(np.linspace(0, 255, 80, dtype=np.uint8)[None, :, None], (60, 1, 3))  # bright right
+    ramp = np.tile(
+        np.linspace(0, 255, 80, dtype=np.uint8)[None, :, None], (60, 1, 3)
+    )  # bright right
     images = [Image.fromarray(ramp) for _ in range(5)]
     batches = jax_data.TrainBatches(images, batch_size=4, crop_size=32, seed=3, workers=2)
     first = [b for b, _ in zip(batches, range(6), strict=False)]
@@ -165,9 +184,14 @@ def test_float16_parts_round_trip(tmp_path):
     generator = build_generator(**spec)
     generator.save_weights(str(tmp_path / jax_train.WEIGHTS_FILE))
     (tmp_path / jax_train.SPEC_FILE).write_text(json.dumps({"build_generator": spec}))
-    parts = jax_train.save_float16_parts(tmp_path / jax_train.WEIGHTS_FILE, tmp_path, part_bytes=100_000)
+    parts = jax_train.save_float16_parts(
+        tmp_path / jax_train.WEIGHTS_FILE, tmp_path, part_bytes=100_000
+    )
     assert len(parts) >= 3 and all(p.stat().st_size <= 100_000 for p in parts)
-    assert sum(p.stat().st_size for p in parts) < 0.8 * (tmp_path / jax_train.WEIGHTS_FILE).stat().st_size
+    assert (
+        sum(p.stat().st_size for p in parts)
+        < 0.8 * (tmp_path / jax_train.WEIGHTS_FILE).stat().st_size
+    )
     x = np.random.default_rng(0).uniform(-1, 1, (2, 64, 64, 1)).astype("float32")
     expected = keras.ops.convert_to_numpy(generator(x))
     full = jax_train.load_generator(tmp_path)
@@ -194,7 +218,9 @@ def _torch_resnet18():
             self.bn2 = nn.BatchNorm2d(cout)
             self.downsample = None
             if stride != 1 or cin != cout:
-                self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+                self.downsample = nn.Sequential(
+                    nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
+                )
 
         def forward(self, x):
             shortcut = x if self.downsample is None else self.downsample(x)
@@ -210,7 +236,11 @@ def _torch_resnet18():
             cin = 64
             for index, cout in enumerate((64, 128, 256, 512)):
                 stride = 1 if index == 0 else 2
-                setattr(self, f"layer{index + 1}", nn.Sequential(BasicBlock(cin, cout, stride), BasicBlock(cout, cout, 1)))
+                setattr(
+                    self,
+                    f"layer{index + 1}",
+                    nn.Sequential(BasicBlock(cin, cout, stride), BasicBlock(cout, cout, 1)),
+                )
                 cin = cout
             self.fc = nn.Linear(512, 1000)
 
@@ -246,7 +276,9 @@ def test_torchvision_mapping_reproduces_the_torch_network(tmp_path):
     # Measured: max |difference| / max |value| 5.9e-7 (float32 summation order).
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5 * np.abs(expected).max())
 
-    bad = dict(state, **{"layer1.2.conv1.weight": state["layer1.0.conv1.weight"]})  # a ResNet-34 key
+    bad = dict(
+        state, **{"layer1.2.conv1.weight": state["layer1.0.conv1.weight"]}
+    )  # a ResNet-34 key
     with pytest.raises(ValueError, match="unexpected"):
         mapping.encoder_weights(bad)
     with pytest.raises(ValueError, match="missing"):
@@ -270,8 +302,22 @@ def test_torchvision_mapping_reproduces_the_torch_network(tmp_path):
 def test_checkpoint_search_prefers_torchvision_and_costs_little(tmp_path):
     mapping = _gpu_module("imagenet_resnet18")
     assert mapping.find_checkpoint([tmp_path]) is None
-    timm = tmp_path / "hub" / "models--timm--resnet18.a1_in1k" / "snapshots" / "abc" / "model.safetensors"
-    deep_stem = tmp_path / "hub" / "models--timm--resnet18d.ra2_in1k" / "snapshots" / "abc" / "model.safetensors"
+    timm = (
+        tmp_path
+        / "hub"
+        / "models--timm--resnet18.a1_in1k"
+        / "snapshots"
+        / "abc"
+        / "model.safetensors"
+    )
+    deep_stem = (
+        tmp_path
+        / "hub"
+        / "models--timm--resnet18d.ra2_in1k"
+        / "snapshots"
+        / "abc"
+        / "model.safetensors"
+    )
     torchvision = tmp_path / "torch" / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
     for path in (timm, deep_stem):
         path.parent.mkdir(parents=True)
@@ -280,7 +326,10 @@ def test_checkpoint_search_prefers_torchvision_and_costs_little(tmp_path):
     torchvision.parent.mkdir(parents=True)
     torchvision.write_bytes(b"")
     started = time.monotonic()
-    assert mapping.find_checkpoint([tmp_path / "hub", tmp_path / "torch", tmp_path / "nowhere"]) == torchvision
+    assert (
+        mapping.find_checkpoint([tmp_path / "hub", tmp_path / "torch", tmp_path / "nowhere"])
+        == torchvision
+    )
     assert time.monotonic() - started < 1.0
 
 
@@ -299,7 +348,9 @@ def test_train_phase_stops_at_a_non_finite_loss_and_at_its_deadline():
         seen.append((phase, done))
 
     stream = itertools.repeat(np.zeros((2, 8, 8, 3), np.uint8))
-    with pytest.raises(jax_train.NonFiniteLossError, match=r"phase 'pretrain', step 6: non-finite \['g_l1'\]"):
+    with pytest.raises(
+        jax_train.NonFiniteLossError, match=r"phase 'pretrain', step 6: non-finite \['g_l1'\]"
+    ):
         jax_train.train_phase("pretrain", step, {"n": 0}, stream, steps=10, deadline=None, log_every=3,
                               eval_every_s=0.0, validate=validate)  # fmt: skip
     assert seen == [("pretrain", 3)]  # validated at the first log point, before the bad window
@@ -354,7 +405,9 @@ def test_jax_training_round_trip_reloads_under_tensorflow(tmp_path, photos):
     # XLA's CPU optimizations cost more compile time than they save in a dozen steps.
     env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0".strip()
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "jax round trip ok" in result.stdout
 
@@ -363,7 +416,9 @@ def test_jax_training_round_trip_reloads_under_tensorflow(tmp_path, photos):
     assert log["imagenet_encoder"] == "not asked for" and log["data"]["loader_crops_per_s"] > 0
     assert all(log["phases"][p]["steps"] >= 1 for p in ("pretrain", "gan"))
     assert {v["phase"] for v in log["val"]} == {"pretrain", "gan"}
-    assert all(math.isfinite(x) for v in log["val"] for k, x in v.items() if k not in ("phase", "step"))
+    assert all(
+        math.isfinite(x) for v in log["val"] for k, x in v.items() if k not in ("phase", "step")
+    )
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [*log["float16_parts"], jax_train.SPEC_FILE, jax_train.LOG_FILE, "y16.npy"])  # fmt: skip
 
@@ -426,7 +481,9 @@ def test_jax_steps_update_like_the_tensorflow_train_step(tmp_path, photos):
     files = {name: str(tmp_path / f"{name}.weights.h5") for name in ("g0", "d0", "g1", "d1")}
     generator.save_weights(files["g0"])
     discriminator.save_weights(files["d0"])
-    rgb = jax_data.eval_crops(jax_data.decode_photos(jax_data.split_files(str(photos), "all")[:4], 64), 64)
+    rgb = jax_data.eval_crops(
+        jax_data.decode_photos(jax_data.split_files(str(photos), "all")[:4], 64), 64
+    )
     np.save(tmp_path / "rgb.npy", rgb)
 
     gan = ColorizationGAN(generator, discriminator)
@@ -444,7 +501,9 @@ def test_jax_steps_update_like_the_tensorflow_train_step(tmp_path, photos):
     script = _STEP_PARITY.format(overrides=overrides, rgb=str(tmp_path / "rgb.npy"), **files)
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, env=env)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=600, env=env
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     got = json.loads(result.stdout.strip().splitlines()[-1])  # measured: equal to ~2e-7 relative
     for key, value in got.items():
@@ -455,7 +514,10 @@ def test_jax_steps_update_like_the_tensorflow_train_step(tmp_path, photos):
     # 2 * (1e-4 + 2e-4). Measured: 99.4% of the generator's weights (99.9% of the
     # discriminator's) equal to float32 rounding, the largest difference 4.0e-4.
     bound = 2 * (p.learning_rate + g.learning_rate) + 1e-6
-    reloaded = build_generator(**jax_train.generator_spec(config)), jax_train.build_models(config)[1]
+    reloaded = (
+        build_generator(**jax_train.generator_spec(config)),
+        jax_train.build_models(config)[1],
+    )
     for jax_model, path, tf_model in zip(reloaded, (files["g1"], files["d1"]), (generator, discriminator),
                                          strict=True):  # fmt: skip
         jax_model.load_weights(path)

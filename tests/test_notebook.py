@@ -57,15 +57,31 @@ def wheel(tmp_path_factory) -> Path:
     src.mkdir()
     for name in PACKAGE_FILES:
         if (ROOT / name).is_dir():
-            shutil.copytree(ROOT / name, src / name, symlinks=True,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            shutil.copytree(
+                ROOT / name,
+                src / name,
+                symlinks=True,
+                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+            )
         else:
             shutil.copy2(ROOT / name, src / name)
-    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp / "dist")]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "--quiet",
+        "-w",
+        str(tmp / "dist"),
+    ]
     if importlib.util.find_spec("setuptools") and importlib.util.find_spec("wheel"):
         # Offline, with this environment's setuptools (wheel comes with TensorFlow's astunparse).
-        subprocess.run([*command, "--no-build-isolation", str(src)], check=True,
-                       env=_pip_env(tmp / "pip-cache"))
+        subprocess.run(
+            [*command, "--no-build-isolation", str(src)],
+            check=True,
+            env=_pip_env(tmp / "pip-cache"),
+        )
     else:  # a venv without setuptools (Python >= 3.12): pip fetches the build backend
         subprocess.run([*command, str(src)], check=True)
     (found,) = (tmp / "dist").glob("colorize_tf-*.whl")
@@ -81,8 +97,14 @@ def _fresh_python(folder: Path) -> tuple[Path, Path]:
     """
     venv.EnvBuilder(with_pip=False, symlinks=True).create(folder / "venv")
     python = folder / "venv" / "bin" / "python"
-    site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                               check=True, capture_output=True, text=True).stdout.strip())
+    site = Path(
+        subprocess.run(
+            [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
     deps = folder / "deps"
     deps.mkdir()
     ours = re.compile(r"^(colorize_tf|__editable__)|\.pth$", re.IGNORECASE)
@@ -91,9 +113,17 @@ def _fresh_python(folder: Path) -> tuple[Path, Path]:
             if not ours.search(entry.name) and not (deps / entry.name).exists():
                 (deps / entry.name).symlink_to(entry)
     (site / "shared_libraries.pth").write_text(f"{deps}\n")
-    check = subprocess.run([python, "-c", "import importlib.util as u; import tensorflow, pip; "
-                            "print(u.find_spec('colorize_tf'))"],
-                           check=True, capture_output=True, text=True, cwd=folder)
+    check = subprocess.run(
+        [
+            python,
+            "-c",
+            "import importlib.util as u; import tensorflow, pip; print(u.find_spec('colorize_tf'))",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=folder,
+    )
     assert check.stdout.strip() == "None", check.stdout
     return python, site
 
@@ -115,8 +145,13 @@ def _kernel_manager(folder: Path, python: Path) -> KernelManager:
 def _pip_env(cache: Path) -> dict[str, str]:
     """No index, no dependencies, no configuration of this machine: pip only unpacks a file."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
-    env.update(PIP_CONFIG_FILE=os.devnull, PIP_NO_INDEX="1", PIP_NO_DEPS="1",
-               PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_CACHE_DIR=str(cache))
+    env.update(
+        PIP_CONFIG_FILE=os.devnull,
+        PIP_NO_INDEX="1",
+        PIP_NO_DEPS="1",
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+        PIP_CACHE_DIR=str(cache),
+    )
     return env
 
 
@@ -155,8 +190,9 @@ def _client(nb, tmp_path: Path, python: Path, work: Path) -> NotebookClient:
 
 
 def _text(cells) -> str:
-    return "".join(out.get("text", "") for cell in cells if cell.cell_type == "code"
-                   for out in cell.outputs)
+    return "".join(
+        out.get("text", "") for cell in cells if cell.cell_type == "code" for out in cell.outputs
+    )
 
 
 def test_committed_notebook_has_no_outputs():
@@ -181,20 +217,34 @@ def test_install_cell_names_what_to_set(tmp_path, wheel):
     params, install = _cell_index(nb, "params"), _cell_index(nb, "install")
     drive_existed = os.path.exists("/content/drive")
     cases = [  # (code run after the parameter cell, words the error must hold)
-        ("PACKAGE_SOURCE = 'git+https://github.com/OWNER/colorize_tf'",
-         ["PACKAGE_SOURCE = 'git+https://github.com/OWNER/colorize_tf'", "names no package"]),
+        (
+            "PACKAGE_SOURCE = 'git+https://github.com/OWNER/colorize_tf'",
+            ["PACKAGE_SOURCE = 'git+https://github.com/OWNER/colorize_tf'", "names no package"],
+        ),
         ("PACKAGE_SOURCE = ''", ["PACKAGE_SOURCE = ''", "names no package"]),
-        (f"PACKAGE_SOURCE = {str(tmp_path / 'missing.whl')!r}",
-         [str(tmp_path / "missing.whl"), "no such file"]),
+        (
+            f"PACKAGE_SOURCE = {str(tmp_path / 'missing.whl')!r}",
+            [str(tmp_path / "missing.whl"), "no such file"],
+        ),
         (f"PACKAGE_SOURCE = {str(site)!r} + '/../../../pyvenv.cfg'", ["is no wheel"]),
-        ("PACKAGE_SOURCE = 'git+https://git.invalid/colorize_tf'",
-         ["could not install colorize_tf from PACKAGE_SOURCE = 'git+https://git.invalid/colorize_tf'"]),
-        ("os.environ['TPU_ACCELERATOR_TYPE'] = 'v5litepod-1'",
-         ["could not install", "tensorflow-tpu==2.20.0", "libtpu-tf-releases"]),
-        ("WORKDIR = '/content/drive/MyDrive/colorize_tf/run'",
-         ["WORKDIR = '/content/drive/MyDrive/colorize_tf/run'", "not mounted"]),
-        (f"PACKAGE_SOURCE = '/content/drive/MyDrive/{wheel.name}'",
-         [f"PACKAGE_SOURCE = '/content/drive/MyDrive/{wheel.name}'", "not mounted"]),
+        (
+            "PACKAGE_SOURCE = 'git+https://git.invalid/colorize_tf'",
+            [
+                "could not install colorize_tf from PACKAGE_SOURCE = 'git+https://git.invalid/colorize_tf'"
+            ],
+        ),
+        (
+            "os.environ['TPU_ACCELERATOR_TYPE'] = 'v5litepod-1'",
+            ["could not install", "tensorflow-tpu==2.20.0", "libtpu-tf-releases"],
+        ),
+        (
+            "WORKDIR = '/content/drive/MyDrive/colorize_tf/run'",
+            ["WORKDIR = '/content/drive/MyDrive/colorize_tf/run'", "not mounted"],
+        ),
+        (
+            f"PACKAGE_SOURCE = '/content/drive/MyDrive/{wheel.name}'",
+            [f"PACKAGE_SOURCE = '/content/drive/MyDrive/{wheel.name}'", "not mounted"],
+        ),
     ]
     client = _client(nb, tmp_path, python, work)
     with client.setup_kernel(env=_kernel_env(home, wheel)):
@@ -202,7 +252,8 @@ def test_install_cell_names_what_to_set(tmp_path, wheel):
         for code, words in cases:
             reset = nbformat.v4.new_code_cell(
                 "os.environ.pop('TPU_ACCELERATOR_TYPE', None)\n"
-                f"PACKAGE_SOURCE = {str(wheel)!r}\nWORKDIR = 'runs/colab_smoke'\n{code}")
+                f"PACKAGE_SOURCE = {str(wheel)!r}\nWORKDIR = 'runs/colab_smoke'\n{code}"
+            )
             client.execute_cell(reset, 0)
             start = time.perf_counter()
             with pytest.raises(CellExecutionError) as failure:
@@ -252,7 +303,9 @@ def test_notebook_installs_and_runs_in_smoke_mode(tmp_path, wheel):
     assert json.loads((run / "summary.json").read_text())["val"]
     # The sample shown is the GAN phase's last one, though "pretrain-" sorts after "gan-".
     assert sorted(p.name for p in (run / "samples").glob("*.png")) == [
-        "gan-epoch-001.png", "pretrain-epoch-001.png"]
+        "gan-epoch-001.png",
+        "pretrain-epoch-001.png",
+    ]
     assert "sample: gan-epoch-001.png" in first and "sample: gan-epoch-001.png" in second
     # fit() prints one line per epoch (verbose=2), no progress bar redrawn per step.
     assert re.search(r"^3/3 - \d+s", training, re.MULTILINE), training[-3000:]

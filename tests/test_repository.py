@@ -11,7 +11,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _readme_commands() -> list[str]:
-    block = re.search(r"<!-- setup -->\s*```(?:bash|sh)?\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    block = re.search(
+        r"<!-- setup -->\s*```(?:bash|sh)?\n(.*?)```", (ROOT / "README.md").read_text(), re.S
+    )
     assert block, "README.md must have a ```bash block right after <!-- setup -->"
     return [line for line in block.group(1).splitlines() if line and not line.startswith("#")]
 

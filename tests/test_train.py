@@ -17,7 +17,10 @@ from helpers import smooth_photo
 from PIL import Image
 
 TINY = [
-    "data.crop_size=64", "data.batch_size=2", "data.val_batch_size=2", "model.width=0.0625",
+    "data.crop_size=64",
+    "data.batch_size=2",
+    "data.val_batch_size=2",
+    "model.width=0.0625",
     "train.sample_images=2",
 ]
 
@@ -51,8 +54,13 @@ def last_step(workdir: Path) -> int:
 
 def test_training_writes_every_artifact(tmp_path, photos):
     workdir = tmp_path / "run"
-    phases = ["train.pretrain.epochs=2", "train.pretrain.steps_per_epoch=3",
-              "train.gan.epochs=1", "train.gan.steps_per_epoch=3", "train.checkpoint_every=2"]
+    phases = [
+        "train.pretrain.epochs=2",
+        "train.pretrain.steps_per_epoch=3",
+        "train.gan.epochs=1",
+        "train.gan.steps_per_epoch=3",
+        "train.checkpoint_every=2",
+    ]
     out = run(train_cmd(workdir, photos, *phases))
     assert out.returncode == 0, out.stderr[-3000:]
     for name in ("config.yaml", "generator.keras", "summary.json", "history_pretrain.csv"):
@@ -67,7 +75,10 @@ def test_training_writes_every_artifact(tmp_path, photos):
     assert all(np.isfinite(v) for v in summary["val"].values())
     assert "gray (a=b=0)" in out.stdout
     assert sorted(p.name for p in (workdir / "samples").glob("*.png")) == [
-        "gan-epoch-001.png", "pretrain-epoch-001.png", "pretrain-epoch-002.png"]
+        "gan-epoch-001.png",
+        "pretrain-epoch-001.png",
+        "pretrain-epoch-002.png",
+    ]
     assert list((workdir / "logs" / "gan" / "train").glob("events.out.tfevents.*"))
     assert list((workdir / "logs" / "samples").glob("events.out.tfevents.*"))
 
@@ -86,8 +97,13 @@ def test_training_writes_every_artifact(tmp_path, photos):
 
 def test_sigkill_then_rerun_resumes_from_the_last_checkpoint(tmp_path, photos):
     workdir = tmp_path / "run"
-    phases = ["train.pretrain.epochs=1", "train.pretrain.steps_per_epoch=40",
-              "train.gan.epochs=1", "train.gan.steps_per_epoch=4", "train.checkpoint_every=5"]
+    phases = [
+        "train.pretrain.epochs=1",
+        "train.pretrain.steps_per_epoch=40",
+        "train.gan.epochs=1",
+        "train.gan.steps_per_epoch=4",
+        "train.checkpoint_every=5",
+    ]
     cmd = train_cmd(workdir, photos, *phases)
     env = {**os.environ, "CI": "true", "TF_CPP_MIN_LOG_LEVEL": "2"}
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
@@ -97,7 +113,9 @@ def test_sigkill_then_rerun_resumes_from_the_last_checkpoint(tmp_path, photos):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     killed_at = last_step(workdir)
-    assert 10 <= killed_at < 40, f"process was not killed mid-phase (checkpoint at step {killed_at})"
+    assert 10 <= killed_at < 40, (
+        f"process was not killed mid-phase (checkpoint at step {killed_at})"
+    )
 
     out = run(cmd)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -140,15 +158,32 @@ def test_two_worker_multi_worker_mirrored_run(tmp_path, photos):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             ports.append(s.getsockname()[1])
-    phases = ["train.pretrain.epochs=1", "train.pretrain.steps_per_epoch=1", "train.gan.epochs=1",
-              "train.gan.steps_per_epoch=1", "runtime.strategy=multi_worker", "data.batch_size=4"]
+    phases = [
+        "train.pretrain.epochs=1",
+        "train.pretrain.steps_per_epoch=1",
+        "train.gan.epochs=1",
+        "train.gan.steps_per_epoch=1",
+        "runtime.strategy=multi_worker",
+        "data.batch_size=4",
+    ]
     procs = []
     for index in range(2):
-        tf_config = {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
-                     "task": {"type": "worker", "index": index}}
-        env = {**os.environ, "CI": "true", "TF_CPP_MIN_LOG_LEVEL": "2", "TF_CONFIG": json.dumps(tf_config)}
+        tf_config = {
+            "cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+            "task": {"type": "worker", "index": index},
+        }
+        env = {
+            **os.environ,
+            "CI": "true",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "TF_CONFIG": json.dumps(tf_config),
+        }
         cmd = train_cmd(tmp_path / f"worker{index}", photos, *phases)
-        procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+        procs.append(
+            subprocess.Popen(
+                cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+            )
+        )
     outs = [p.communicate(timeout=600) for p in procs]
     for proc, (stdout, stderr) in zip(procs, outs, strict=True):
         assert proc.returncode == 0, stderr[-3000:]
@@ -172,9 +207,16 @@ def test_workdir_on_a_gfile_filesystem(tmp_path, photos, monkeypatch, capsys):
     cwd.mkdir()
     monkeypatch.chdir(cwd)
     monkeypatch.setenv("CI", "true")
-    phases = ["train.pretrain.epochs=1", "train.pretrain.steps_per_epoch=2", "train.gan.epochs=1",
-              "train.gan.steps_per_epoch=2", "train.checkpoint_every=100"]
-    argv = ["--workdir", workdir] + [a for s in [f"data.source={photos}", *TINY, *phases] for a in ("--set", s)]
+    phases = [
+        "train.pretrain.epochs=1",
+        "train.pretrain.steps_per_epoch=2",
+        "train.gan.epochs=1",
+        "train.gan.steps_per_epoch=2",
+        "train.checkpoint_every=100",
+    ]
+    argv = ["--workdir", workdir] + [
+        a for s in [f"data.source={photos}", *TINY, *phases] for a in ("--set", s)
+    ]
 
     def ram_step() -> int:
         records = sorted(tf.io.gfile.glob(f"{workdir}/checkpoints/ckpt-*.json"))
@@ -182,10 +224,19 @@ def test_workdir_on_a_gfile_filesystem(tmp_path, photos, monkeypatch, capsys):
 
     try:
         assert train.main(argv) == 0
-        for name in ("config.yaml", "generator.keras", "summary.json", "history_pretrain.csv", "history_gan.csv"):
+        for name in (
+            "config.yaml",
+            "generator.keras",
+            "summary.json",
+            "history_pretrain.csv",
+            "history_gan.csv",
+        ):
             assert tf.io.gfile.exists(f"{workdir}/{name}"), name
         assert ram_step() == 4
-        assert sorted(tf.io.gfile.listdir(f"{workdir}/samples")) == ["gan-epoch-001.png", "pretrain-epoch-001.png"]
+        assert sorted(tf.io.gfile.listdir(f"{workdir}/samples")) == [
+            "gan-epoch-001.png",
+            "pretrain-epoch-001.png",
+        ]
         assert tf.io.gfile.glob(f"{workdir}/logs/gan/train/events.out.tfevents.*")
         assert tf.io.gfile.glob(f"{workdir}/logs/samples/events.out.tfevents.*")
         assert not tf.io.gfile.glob(f"{workdir}/checkpoints/*.tmp.*")
@@ -197,7 +248,9 @@ def test_workdir_on_a_gfile_filesystem(tmp_path, photos, monkeypatch, capsys):
         assert train.main([*argv, "--set", "train.gan.epochs=2"]) == 0
         assert "resumed from ckpt-000000004" in capsys.readouterr().out
         assert ram_step() == 6
-        gan_rows = list(csv.DictReader(tf.io.gfile.GFile(f"{workdir}/history_gan.csv").read().splitlines()))
+        gan_rows = list(
+            csv.DictReader(tf.io.gfile.GFile(f"{workdir}/history_gan.csv").read().splitlines())
+        )
         assert [r["epoch"] for r in gan_rows] == ["0", "1"]
         assert list(cwd.iterdir()) == []
 
@@ -215,20 +268,36 @@ def test_local_checkpoints_mirror_only_the_newest_into_the_workdir(tmp_path, pho
     import shutil
 
     workdir, local = tmp_path / "run", tmp_path / "local"
-    phases = ["train.pretrain.epochs=1", "train.pretrain.steps_per_epoch=4", "train.gan.epochs=1",
-              "train.gan.steps_per_epoch=2", "train.checkpoint_every=2", f"runtime.local_checkpoints={local}"]
+    phases = [
+        "train.pretrain.epochs=1",
+        "train.pretrain.steps_per_epoch=4",
+        "train.gan.epochs=1",
+        "train.gan.steps_per_epoch=2",
+        "train.checkpoint_every=2",
+        f"runtime.local_checkpoints={local}",
+    ]
     out = run(train_cmd(workdir, photos, *phases))
     assert out.returncode == 0, out.stderr[-3000:]
     (local_dir,) = local.iterdir()  # one folder per workdir, named after it
     assert local_dir.name.startswith("run-")
     assert sorted(p.name for p in local_dir.iterdir()) == [
-        "ckpt-000000004.json", "ckpt-000000004.npz", "ckpt-000000006.json", "ckpt-000000006.npz"]
+        "ckpt-000000004.json",
+        "ckpt-000000004.npz",
+        "ckpt-000000006.json",
+        "ckpt-000000006.npz",
+    ]
     mirror = workdir / "checkpoints"
     assert sorted(p.name for p in mirror.iterdir()) == ["ckpt-000000006.json", "ckpt-000000006.npz"]
-    assert (mirror / "ckpt-000000006.npz").read_bytes() == (local_dir / "ckpt-000000006.npz").read_bytes()
+    assert (mirror / "ckpt-000000006.npz").read_bytes() == (
+        local_dir / "ckpt-000000006.npz"
+    ).read_bytes()
     with np.load(mirror / "ckpt-000000006.npz") as stored:  # a GAN-phase checkpoint
         assert {k.split("/", 1)[0] for k in stored.files} == {
-            "generator", "discriminator", "optimizer_g_gan", "optimizer_d_gan"}
+            "generator",
+            "discriminator",
+            "optimizer_g_gan",
+            "optimizer_d_gan",
+        }
 
     shutil.rmtree(local)  # a new runtime: the local disk is gone, the workdir is not
     out = run(train_cmd(workdir, photos, *phases, "train.gan.epochs=2"))
@@ -259,8 +328,19 @@ def test_saves_inside_a_resumed_epoch_record_the_steps_before_the_interruption(t
 def test_tpu_config_on_a_cpu_fails_at_once_naming_the_tpu_build(tmp_path, photos):
     """``--config tpu`` (runtime.tpu=local) where there is no TPU: an error within the connect
     timeout that says how TensorFlow reaches a TPU VM, not a traceback or a CPU run."""
-    cmd = [sys.executable, "-m", "colorize_tf.train", "--config", "tpu", "--workdir", str(tmp_path / "run"),
-           "--set", f"data.source={photos}", "--set", "model.encoder_weights=none"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "colorize_tf.train",
+        "--config",
+        "tpu",
+        "--workdir",
+        str(tmp_path / "run"),
+        "--set",
+        f"data.source={photos}",
+        "--set",
+        "model.encoder_weights=none",
+    ]
     started = time.time()
     out = run(cmd, timeout=300)
     assert out.returncode == 2, out.stderr[-3000:]

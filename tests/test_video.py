@@ -32,12 +32,23 @@ class _Loaded:
 
 
 def photos() -> list[np.ndarray]:
-    return [skimage_data.astronaut(), skimage_data.coffee(), skimage_data.chelsea(),
-            skimage_data.rocket()]
+    return [
+        skimage_data.astronaut(),
+        skimage_data.coffee(),
+        skimage_data.chelsea(),
+        skimage_data.rocket(),
+    ]
 
 
-def write_clip(path: Path, frames: np.ndarray, fps=FPS, audio: bool = True,
-               codec: str = "libx264", pix_fmt: str = "yuv420p", stamps=None) -> None:
+def write_clip(
+    path: Path,
+    frames: np.ndarray,
+    fps=FPS,
+    audio: bool = True,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    stamps=None,
+) -> None:
     """Encode uint8 RGB frames (T, H, W, 3), with a 1-second AAC tone unless ``audio`` is off;
     ``stamps``: explicit frame times in ms (a variable rate)."""
     with av.open(str(path), "w") as out:
@@ -82,8 +93,9 @@ def read_back(path: Path) -> tuple[np.ndarray, dict]:
 
 @pytest.fixture(scope="module")
 def clip() -> temporal.SyntheticClip:
-    return temporal.synthetic_clip(photos(), 64, 96, frames_per_shot=10,
-                                   motions=("pan", "zoom", "crop"))
+    return temporal.synthetic_clip(
+        photos(), 64, 96, frames_per_shot=10, motions=("pan", "zoom", "crop")
+    )
 
 
 def run(args: list[str], capsys) -> tuple[int, str, str]:
@@ -95,8 +107,7 @@ def run(args: list[str], capsys) -> tuple[int, str, str]:
 def test_size_fps_frame_count_and_audio_are_kept(clip, model_path, tmp_path, capsys):
     source = tmp_path / "film.mov"
     write_clip(source, clip.frames[:12])
-    code, _, err = run([str(source), "--out", str(tmp_path / "out"), "--model", model_path],
-                       capsys)
+    code, _, err = run([str(source), "--out", str(tmp_path / "out"), "--model", model_path], capsys)
     assert code == 0, err
     frames, facts = read_back(tmp_path / "out" / "film.mp4")
     _, original = read_back(source)
@@ -126,8 +137,9 @@ def test_a_cut_resets_the_history(clip):
     """Shot ab constant +0.3 then -0.3: after a detected cut, nothing of +0.3 is left."""
     l_norm = np.asarray(color.rgb_to_l_ab(clip.frames / 255.0)[0])[..., 0]  # (T, H, W)
     shot = np.searchsorted(clip.cuts, np.arange(len(l_norm)), side="right") - 1
-    predicted = [np.full(l_norm.shape[1:] + (2,), 0.3 if s % 2 == 0 else -0.3, np.float32)
-                 for s in shot]
+    predicted = [
+        np.full(l_norm.shape[1:] + (2,), 0.3 if s % 2 == 0 else -0.3, np.float32) for s in shot
+    ]
 
     smoother = temporal.TemporalSmoother()
     out = [smoother(lum, ab) for lum, ab in zip(l_norm, predicted, strict=True)]
@@ -160,8 +172,10 @@ def test_temporal_pass_lowers_the_warping_error(clip, predictor):
     error_smoothed = temporal.clip_warping_error(ab(smoothed), clip)
     psnr_per_frame = float(np.mean(metrics.psnr(per_frame, clip.frames)))
     psnr_smoothed = float(np.mean(metrics.psnr(smoothed, clip.frames)))
-    print(f"warping error {error_per_frame:.3f} -> {error_smoothed:.3f}, "
-          f"PSNR {psnr_per_frame:.2f} -> {psnr_smoothed:.2f} dB")
+    print(
+        f"warping error {error_per_frame:.3f} -> {error_smoothed:.3f}, "
+        f"PSNR {psnr_per_frame:.2f} -> {psnr_smoothed:.2f} dB"
+    )
     assert smoother.cuts == list(clip.cuts)
     assert error_smoothed < 0.6 * error_per_frame
     assert psnr_smoothed > psnr_per_frame - 0.1
@@ -189,8 +203,9 @@ def bad_inputs(folder: Path, frames: np.ndarray) -> dict[str, tuple[Path, str]]:
     cases["truncated"] = (folder / "truncated.mkv", "truncated")
     write_clip(folder / "silent.mkv", frames[:0], codec="ffv1", pix_fmt="yuv444p")
     cases["zero frames"] = (folder / "silent.mkv", "no video frames")
-    write_clip(folder / "odd.mkv", frames[:, :63, :95], codec="ffv1", pix_fmt="yuv444p",
-               audio=False)
+    write_clip(
+        folder / "odd.mkv", frames[:, :63, :95], codec="ffv1", pix_fmt="yuv444p", audio=False
+    )
     cases["odd size"] = (folder / "odd.mkv", "odd frame size 95x63")
     stamps = np.cumsum([0] + [33 if i % 4 else 100 for i in range(len(frames) - 1)])
     write_clip(folder / "vfr.mp4", frames, audio=False, stamps=stamps)
@@ -198,8 +213,9 @@ def bad_inputs(folder: Path, frames: np.ndarray) -> dict[str, tuple[Path, str]]:
     return cases
 
 
-def test_every_bad_input_fails_alone_with_its_reason_and_no_output(clip, model_path, tmp_path,
-                                                                   capsys):
+def test_every_bad_input_fails_alone_with_its_reason_and_no_output(
+    clip, model_path, tmp_path, capsys
+):
     cases = bad_inputs(tmp_path / "in", clip.frames[:10])
     out = tmp_path / "out"
     for name, (source, words) in cases.items():
@@ -230,8 +246,7 @@ def test_existing_outputs_and_inputs_are_never_overwritten(clip, model_path, tmp
     (out / "film.mp4").write_bytes(b"earlier result")
     code, _, _ = run([str(source), "--out", str(out), "--model", model_path], capsys)
     assert code == 0 and (out / "film.mp4").read_bytes() == b"earlier result"
-    code, _, _ = run([str(source), "--out", str(out), "--model", model_path, "--overwrite"],
-                     capsys)
+    code, _, _ = run([str(source), "--out", str(out), "--model", model_path, "--overwrite"], capsys)
     assert code == 0 and read_back(out / "film.mp4")[0].shape == (4, 64, 96, 3)
 
 
@@ -266,8 +281,9 @@ def test_bad_strength_is_refused(clip, model_path, tmp_path, capsys):
         ("colorize_rgb_fp32.tflite", 30.0),
     ],
 )
-def test_every_model_form_colorizes_frames(name, min_psnr, generator, predictor, clip,
-                                           tmp_path_factory):
+def test_every_model_form_colorizes_frames(
+    name, min_psnr, generator, predictor, clip, tmp_path_factory
+):
     from test_export import exported_once
 
     from colorize_tf import export
@@ -289,8 +305,7 @@ def test_a_gray_film(clip, model_path, tmp_path, capsys):
     source = tmp_path / "gray.mkv"
     write_clip(source, clip.frames[:6], codec="ffv1", pix_fmt="gray", audio=False)
     assert read_back(source)[1]["pix_fmt"] == "gray"
-    code, _, err = run([str(source), "--out", str(tmp_path / "out"), "--model", model_path],
-                       capsys)
+    code, _, err = run([str(source), "--out", str(tmp_path / "out"), "--model", model_path], capsys)
     assert code == 0, err
     frames, facts = read_back(tmp_path / "out" / "gray.mp4")
     assert frames.shape == (6, 64, 96, 3) and facts["pix_fmt"] == "yuv420p"

@@ -35,8 +35,10 @@ import numpy as np
 from colorize_tf.colorize import DEFAULT_MAX_PIXELS, SkipImage, display_rgb, read_image, write_image
 from colorize_tf.video import VideoError, is_video_name
 
-RESULT_FILES = {"photo": ("result.png", "before.jpg", "after.jpg"),
-                "video": ("result.mp4", "before.jpg", "after.jpg")}
+RESULT_FILES = {
+    "photo": ("result.png", "before.jpg", "after.jpg"),
+    "video": ("result.mp4", "before.jpg", "after.jpg"),
+}
 PREVIEW_SIDE = 1600  # longest side of the page's before/after images; the download is full size
 PREVIEW_QUALITY = 90
 DEFAULT_MAX_QUEUED = 64  # waiting jobs; more uploads are refused until some are done
@@ -93,11 +95,18 @@ class JobQueue:
             first video; None: videos are refused.
     """
 
-    def __init__(self, colorize: Callable[[np.ndarray], np.ndarray], workdir: str | os.PathLike,
-                 *, workers: int = 1, max_pixels: int = DEFAULT_MAX_PIXELS,
-                 max_queued: int = DEFAULT_MAX_QUEUED, keep_done: int = DEFAULT_KEEP_DONE,
-                 serialize_model: bool = False,
-                 video_predictor: Callable[[], object] | None = None):
+    def __init__(
+        self,
+        colorize: Callable[[np.ndarray], np.ndarray],
+        workdir: str | os.PathLike,
+        *,
+        workers: int = 1,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        max_queued: int = DEFAULT_MAX_QUEUED,
+        keep_done: int = DEFAULT_KEEP_DONE,
+        serialize_model: bool = False,
+        video_predictor: Callable[[], object] | None = None,
+    ):
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self._colorize, self.max_pixels = colorize, max_pixels
@@ -137,10 +146,11 @@ class JobQueue:
         with self._lock:
             if len(self._waiting) >= self.max_queued or self._closing:
                 upload.unlink(missing_ok=True)
-                raise QueueFull(f"{name}: the queue is full ({self.max_queued} photos waiting); "
-                                "try again when some are done")
-            job = Job(id=upload.name, name=name,
-                      kind="video" if is_video_name(name) else "photo")
+                raise QueueFull(
+                    f"{name}: the queue is full ({self.max_queued} photos waiting); "
+                    "try again when some are done"
+                )
+            job = Job(id=upload.name, name=name, kind="video" if is_video_name(name) else "photo")
             self._jobs[job.id] = job
             self._waiting.append(job.id)
             self._lock.notify()
@@ -252,8 +262,14 @@ class JobQueue:
         job.stage = "colorizing"
         folder.mkdir()
         with self._model_lock or contextlib.nullcontext():
-            video.colorize_video(upload, folder / "result.mp4", self._predictor,
-                                 max_pixels=self.max_pixels, verbose=False, info=info)
+            video.colorize_video(
+                upload,
+                folder / "result.mp4",
+                self._predictor,
+                max_pixels=self.max_pixels,
+                verbose=False,
+                info=info,
+            )
         job.stage = "saving"
         _write_preview(folder / "before.jpg", _first_frame(upload))
         _write_preview(folder / "after.jpg", _first_frame(folder / "result.mp4"))

@@ -37,7 +37,7 @@ DRAIN_FACTOR = 4  # an upload over the limit is read (and dropped) up to this ma
 # The page runs only its own script: uploads are shown as images, never run or rendered as HTML.
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; "
-                               "object-src 'none'; frame-ancestors 'none'",
+    "object-src 'none'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
@@ -64,8 +64,9 @@ def upload_too_large(name: str, size: int | None, limit: int) -> str:
     """The message for an upload over the byte limit (the page builds the same one); ``size``
     None: cut off unread at ``DRAIN_FACTOR`` times the limit."""
     size_text = "over" if size is None else f"{size / 1e6:.1f} MB exceeds"
-    return (f"{name}: too large to upload: {size_text} the {limit / 1e6:g} MB limit "
-            "(--max-upload-mb)")
+    return (
+        f"{name}: too large to upload: {size_text} the {limit / 1e6:g} MB limit (--max-upload-mb)"
+    )
 
 
 def build_app(queue: JobQueue, info: dict, max_upload_bytes: int):
@@ -107,8 +108,7 @@ def build_app(queue: JobQueue, info: dict, max_upload_bytes: int):
                         file.write(chunk)
             if too_large:
                 known = size <= DRAIN_FACTOR * max_upload_bytes
-                return error(413, upload_too_large(name, size if known else None,
-                                                   max_upload_bytes))
+                return error(413, upload_too_large(name, size if known else None, max_upload_bytes))
             if size == 0:
                 return error(400, f"{name}: empty file")
             job = queue.submit(path, name)
@@ -163,45 +163,58 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         prog="colorize-tf-app",
         description="A local web page: drop photos, compare before and after, download results.",
     )
+    parser.add_argument("--model", help=MODEL_HELP)
     parser.add_argument(
-        "--model", help=MODEL_HELP
-    )
-    parser.add_argument(
-        "--size", type=int, default=None,
+        "--size",
+        type=int,
+        default=None,
         help="network input size for Keras-based models (default: the size it was trained at)",
     )
     parser.add_argument(
         "--threads", type=int, default=None, help="TFLite interpreter threads (default: cores)"
     )
     parser.add_argument(
-        "--host", default=DEFAULT_HOST,
+        "--host",
+        default=DEFAULT_HOST,
         help=f"address to listen on (default: {DEFAULT_HOST}, this machine only). WARNING: "
         "any other address, e.g. 0.0.0.0, lets every machine that can reach this one use the "
         "app: there is no login, and each visitor can make it colorize photos",
     )
     parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT,
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
         help=f"port (default: {DEFAULT_PORT}; 0: any free port, printed at start)",
     )
     parser.add_argument(
-        "--workers", type=int, default=1,
+        "--workers",
+        type=int,
+        default=1,
         help="photos colorized at once (default: 1; each holds one photo's tensors in memory)",
     )
     parser.add_argument(
-        "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
         help="refuse larger images, as the colorize command does "
         f"(default: {DEFAULT_MAX_PIXELS:,})",
     )
     parser.add_argument(
-        "--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_MB,
+        "--max-upload-mb",
+        type=float,
+        default=DEFAULT_MAX_UPLOAD_MB,
         help=f"refuse larger uploads, in MB (default: {DEFAULT_MAX_UPLOAD_MB:g})",
     )
     parser.add_argument(
-        "--max-queued", type=int, default=DEFAULT_MAX_QUEUED,
+        "--max-queued",
+        type=int,
+        default=DEFAULT_MAX_QUEUED,
         help=f"photos that may wait in the queue (default: {DEFAULT_MAX_QUEUED})",
     )
     parser.add_argument(
-        "--keep", type=int, default=DEFAULT_KEEP_DONE,
+        "--keep",
+        type=int,
+        default=DEFAULT_KEEP_DONE,
         help="finished photos kept for viewing; older ones are deleted "
         f"(default: {DEFAULT_KEEP_DONE})",
     )
@@ -241,8 +254,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         import starlette  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError as e:
-        print(f"error: {e.name} is missing; install the app extra: pip install "
-              "'colorize-tf[app]'", file=sys.stderr)
+        print(
+            f"error: {e.name} is missing; install the app extra: pip install 'colorize-tf[app]'",
+            file=sys.stderr,
+        )
         return 2
     try:
         sock = _listen(args.host, args.port)
@@ -250,11 +265,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: cannot listen on {args.host}:{args.port}: {e.strerror}", file=sys.stderr)
         return 2
     if not is_loopback(args.host):
-        print(f"WARNING: listening on {args.host}: any machine that can reach this one can use "
-              "the app (no login). Use --host 127.0.0.1 to keep it to this machine.",
-              file=sys.stderr)
-    with sock, tempfile.TemporaryDirectory(prefix="colorize-tf-app-",
-                                           ignore_cleanup_errors=True) as tmp:
+        print(
+            f"WARNING: listening on {args.host}: any machine that can reach this one can use "
+            "the app (no login). Use --host 127.0.0.1 to keep it to this machine.",
+            file=sys.stderr,
+        )
+    with (
+        sock,
+        tempfile.TemporaryDirectory(prefix="colorize-tf-app-", ignore_cleanup_errors=True) as tmp,
+    ):
         # TensorFlow writes traced functions' sources to the temporary folder: keep them in ours.
         system_tempdir, tempfile.tempdir = tempfile.tempdir, os.path.join(tmp, "scratch")
         os.mkdir(tempfile.tempdir)
@@ -292,8 +311,10 @@ def _serve(args: argparse.Namespace, sock: socket.socket, tmp: str) -> int:
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
     shown_host = f"[{args.host}]" if ":" in args.host else args.host
     sock.listen(128)  # from now on connections wait in the backlog until Uvicorn takes them
-    print(f"colorize-tf app: http://{shown_host}:{sock.getsockname()[1]}/  "
-          "(Ctrl+C stops it)", flush=True)
+    print(
+        f"colorize-tf app: http://{shown_host}:{sock.getsockname()[1]}/  (Ctrl+C stops it)",
+        flush=True,
+    )
     # Uvicorn shuts down gracefully on Ctrl+C or SIGTERM, then raises the signal again for
     # the handler it found: let that one do nothing, so that this function returns and cleans up.
     handlers = {sig: signal.signal(sig, lambda *_: None) for sig in STOP_SIGNALS}

@@ -46,7 +46,9 @@ def build_models(config: Config, image_size: int | None = None) -> tuple[keras.M
     """The generator (with ``config.model.encoder_weights`` loaded) and the discriminator the
     config describes; under ``tf.distribute``, call inside ``strategy.scope()``."""
     generator = build_generator(
-        image_size=image_size, encoder_weights=config.model.encoder_weights, **generator_spec(config)
+        image_size=image_size,
+        encoder_weights=config.model.encoder_weights,
+        **generator_spec(config),
     )
     discriminator = build_discriminator(
         image_size=image_size,

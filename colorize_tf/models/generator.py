@@ -121,7 +121,9 @@ class UNetGenerator(keras.Model):
         **kwargs,
     ):
         if input_size is not None and (
-            not isinstance(input_size, int) or input_size < ENCODER_STRIDE or input_size % ENCODER_STRIDE
+            not isinstance(input_size, int)
+            or input_size < ENCODER_STRIDE
+            or input_size % ENCODER_STRIDE
         ):
             raise ValueError(
                 f"`input_size` must be None or a positive multiple of {ENCODER_STRIDE}. "
