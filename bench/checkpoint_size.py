@@ -28,10 +28,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from colorize_tf import checkpoint, distribute
 from colorize_tf.config import load_config
-from colorize_tf.gan import ColorizationGAN
 from colorize_tf.models import build_models
+from colorize_tf.training import checkpoint, distribute
+from colorize_tf.training.gan import ColorizationGAN
 
 MB = 1e6
 

@@ -33,7 +33,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from colorize_tf import color, colorize, metrics, temporal, video  # noqa: E402
+from colorize_tf.core import color, metrics
+from colorize_tf.inference import files as colorize  # noqa: E402
+from colorize_tf.inference import temporal, video
 
 FPS = Fraction(24)
 

@@ -11,10 +11,10 @@ TensorFlow.
 __version__ = "0.1.0"
 
 _LAZY = {
-    "load_colorizer": "colorize_tf.inference",
-    "Colorizer": "colorize_tf.inference",
-    "load_generator": "colorize_tf.inference",
-    "load_preset": "colorize_tf.presets",
+    "load_colorizer": "colorize_tf.inference.loader",
+    "Colorizer": "colorize_tf.inference.loader",
+    "load_generator": "colorize_tf.inference.loader",
+    "load_preset": "colorize_tf.models.presets",
 }
 __all__ = ["Colorizer", "__version__", "load_colorizer", "load_generator", "load_preset"]
 

@@ -31,7 +31,7 @@ class ConfigError(ValueError):
 
 @dataclass
 class DataConfig:
-    """Where images come from and how they are cut (see ``colorize_tf.data``)."""
+    """Where images come from and how they are cut (see ``colorize_tf.data.pipeline``)."""
 
     source: str = "samples"  # samples | a folder | tfrecord:PATTERN | tfds:NAME[:SPLIT]
     val_source: str = ""  # empty: the held-out split of `source`

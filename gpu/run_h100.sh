@@ -19,7 +19,7 @@
 #      install, decoding and export add well under a minute.
 #   5. RESULTS then holds generator.fp16.weights.h5.partNN, generator.json, train_log.json and
 #      train.log. Load them anywhere with
-#        python -c "from colorize_tf.jax_train import load_generator; g = load_generator('RESULTS')"
+#        python -c "from colorize_tf.training.jax_loop import load_generator; g = load_generator('RESULTS')"
 #
 # What a run logs (train.log, train_log.json): devices, the loader's crops/s alone on this
 # host, per phase the first step's time (compilation), images/s and loader wait, losses every

@@ -8,7 +8,7 @@
    (``imagenet_resnet18.find_checkpoint``, a bounded walk of seconds); if one is found and the
    width is 1.0, converts it to numpy in a separate process (torch and JAX never share a
    process, nor their CUDA libraries) and maps it onto our encoder (``.weights.h5``).
-2. Trains with ``colorize_tf.jax_train.run`` on the photos' training split (the project's
+2. Trains with ``colorize_tf.training.jax_loop.run`` on the photos' training split (the project's
    deterministic split holds out the validation tenth), under ``mixed_bfloat16``, for
    ``--minutes`` of wall clock split between the phases, with the paper's optimizers
    (quickstart config: Adam 1e-4 / 0.9 pretraining, Adam 2e-4 / 0.5 GAN, lambda 100).
@@ -38,8 +38,8 @@ sys.path[:0] = [
 import imagenet_resnet18  # noqa: E402
 import numpy as np  # noqa: E402
 
-from colorize_tf import jax_train  # noqa: E402
 from colorize_tf.config import load_config  # noqa: E402
+from colorize_tf.training import jax_loop as jax_train  # noqa: E402
 
 
 def _log(message: str) -> None:

@@ -30,15 +30,15 @@ from helpers import smooth_photo
 from PIL import Image
 from test_serving import TRAINED_FILE, trained_tiny_generator
 
-from colorize_tf import color
+from colorize_tf.core import color
 
 pytest.importorskip("starlette", reason="the app extra is not installed")
 pytest.importorskip("uvicorn", reason="the app extra is not installed")
 
 from colorize_tf.app import jobs, server  # noqa: E402
-from colorize_tf.colorize import read_image  # noqa: E402
-from colorize_tf.inference import load_colorizer  # noqa: E402
-from colorize_tf.samples import sample_photo_paths  # noqa: E402
+from colorize_tf.data.samples import sample_photo_paths  # noqa: E402
+from colorize_tf.inference.files import read_image  # noqa: E402
+from colorize_tf.inference.loader import load_colorizer  # noqa: E402
 
 START_TIMEOUT_S = 240  # TensorFlow import, model load and the warm-up call, on a busy CPU
 JOB_TIMEOUT_S = 300
@@ -311,7 +311,7 @@ def test_a_video_comes_back_as_an_mp4_with_every_frame_in_color(app, tmp_path):
     pytest.importorskip("cv2", reason="the video extra is not installed")
     from test_video import write_clip
 
-    from colorize_tf import video
+    from colorize_tf.inference import video
 
     rgb = smooth_photo(np.random.default_rng(4), 0, 64, 160)
     frames = np.stack([rgb[:, 4 * t : 4 * t + 96] for t in range(12)])  # a pan, (12, 64, 96, 3)

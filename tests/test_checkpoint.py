@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from colorize_tf import checkpoint
-from colorize_tf.gan import ColorizationGAN
 from colorize_tf.models import build_discriminator, build_generator
+from colorize_tf.training import checkpoint
+from colorize_tf.training.gan import ColorizationGAN
 
 SIZE = 32
 

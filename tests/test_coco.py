@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorize_tf import coco, data, download, sources
+from colorize_tf.data import coco, download, sources
+from colorize_tf.data import pipeline as data
 
 NAMES = [f"{i:012d}.jpg" for i in (9, 25, 30, 34, 36)]
 

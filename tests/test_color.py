@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 from skimage import color as skcolor
 
-from colorize_tf import color
+from colorize_tf.core import color
 
 LAB_TOL = 1e-3
 RGB_ROUND_TRIP_TOL = 1e-4

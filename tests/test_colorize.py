@@ -13,7 +13,10 @@ from test_export import exported_once
 from test_serving import sample_photos
 
 import colorize_tf
-from colorize_tf import colorize, export, metrics, serving
+from colorize_tf.core import metrics
+from colorize_tf.export import export_lib as export
+from colorize_tf.inference import files as colorize
+from colorize_tf.inference import serving
 
 
 @pytest.fixture

@@ -16,8 +16,10 @@ import tensorflow_datasets as tfds
 from PIL import Image, ImageOps
 from skimage import color as skcolor
 
-from colorize_tf import data, prepare, sources
-from colorize_tf.samples import SAMPLE_PHOTOS
+from colorize_tf.data import pipeline as data
+from colorize_tf.data import sources
+from colorize_tf.data import tfrecords as prepare
+from colorize_tf.data.samples import SAMPLE_PHOTOS
 
 CROP = 32
 RED, GREEN, BLUE, WHITE = (230, 20, 20), (20, 200, 40), (30, 40, 220), (255, 255, 255)
@@ -330,7 +332,7 @@ def test_bad_files_are_skipped_counted_and_named(tmp_path, caplog):
     (root / "cut.png").write_bytes(png[: len(png) // 2])
     (root / "readme.txt").write_text("ignored: not an image extension")
 
-    with caplog.at_level(logging.WARNING, logger="colorize_tf.sources"):
+    with caplog.at_level(logging.WARNING, logger="colorize_tf.data.sources"):
         scan = data.scan_source(str(root), max_pixels=50_000)
     assert sorted(im.name for im in scan.images) == sorted(good)
     reasons = {os.path.basename(p): r for p, r in scan.skipped}
@@ -432,7 +434,7 @@ def test_input_context_shards_files_and_sets_the_per_replica_batch(tmp_path):
 
 def test_cache_limit_only_decides_caching(tmp_path, caplog):
     root = folder_of(tmp_path, 3)
-    with caplog.at_level(logging.INFO, logger="colorize_tf.data"):
+    with caplog.at_level(logging.INFO, logger="colorize_tf.data.pipeline"):
         ds = data.build_dataset(
             root, split="all", training=False, batch_size=3, crop_size=CROP, cache_limit_bytes=0
         )

@@ -8,10 +8,11 @@ import tensorflow as tf
 from helpers import smooth_photo
 from PIL import Image
 
-from colorize_tf import data, distribute
 from colorize_tf.config import ConfigError, load_config
-from colorize_tf.distribute import Hardware, StrategyError, check_accelerator
-from colorize_tf.train import phase_plan
+from colorize_tf.data import pipeline as data
+from colorize_tf.training import distribute
+from colorize_tf.training.distribute import Hardware, StrategyError, check_accelerator
+from colorize_tf.training.loop import phase_plan
 
 # --- steps per epoch and per execution -----------------------------------------------------
 
@@ -89,8 +90,8 @@ def test_global_batch_per_replica_or_split():
 
 
 def test_record_sources_count_or_estimate_their_training_images(tmp_path):
-    from colorize_tf import sources
-    from colorize_tf.train import _record_count
+    from colorize_tf.data import sources
+    from colorize_tf.training.loop import _record_count
 
     rng = np.random.default_rng(1)
     photos = tmp_path / "photos"

@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 from test_serving import sample_photos, trained_tiny_generator
 
-from colorize_tf import evaluate, metrics
+from colorize_tf.core import metrics
+from colorize_tf.evaluation import protocol as evaluate
 
 SIZE = 64  # protocol crop for the tests: small and fast, a multiple of the U-Net stride
 

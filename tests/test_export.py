@@ -31,7 +31,9 @@ import pytest
 import tensorflow as tf
 from test_serving import sample_photos, trained_tiny_generator
 
-from colorize_tf import export, metrics, serving
+from colorize_tf.core import metrics
+from colorize_tf.export import export_lib as export
+from colorize_tf.inference import serving
 
 SIZE = 256
 

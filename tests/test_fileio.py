@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from colorize_tf import checkpoint, fileio
+from colorize_tf.training import checkpoint, fileio
 
 
 @pytest.fixture

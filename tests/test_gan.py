@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from colorize_tf import losses
-from colorize_tf.gan import ColorizationGAN
+from colorize_tf.core import losses
 from colorize_tf.models import build_discriminator, build_generator
+from colorize_tf.training.gan import ColorizationGAN
 
 SIZE = 64
 
@@ -201,7 +201,7 @@ def test_tpu_shaped_step_compiles_with_xla_bf16_and_steps_per_execution():
 def test_fp16_step_with_loss_scaling_trains(phase):
     """GPU precision: mixed_float16 with LossScaleOptimizer. The scaled loss must be taken
     inside the tape, or there are no gradients at all (a bug this test caught)."""
-    from colorize_tf.distribute import make_optimizer
+    from colorize_tf.training.distribute import make_optimizer
 
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("mixed_float16")
@@ -226,7 +226,7 @@ def test_fp16_step_with_loss_scaling_trains(phase):
 def test_keras_runs_whole_executions_so_steps_per_execution_must_divide_the_epoch():
     """Why ``distribute.epoch_plan`` picks a divisor: Keras steps through an epoch in whole
     executions, so 3 steps at 2 per execution train 4 (62 at 50 would train 100)."""
-    from colorize_tf.distribute import largest_divisor_at_most
+    from colorize_tf.training.distribute import largest_divisor_at_most
 
     data = batches(8, 2).repeat()
     for per_execution, trained in ((2, 4), (largest_divisor_at_most(3, 2), 3)):

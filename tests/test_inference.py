@@ -20,8 +20,14 @@ from PIL import Image
 from test_serving import TINY_GENERATOR, sample_photos, trained_tiny_generator
 
 import colorize_tf
-from colorize_tf import colorize, evaluate, export, inference, jax_train, metrics, presets, serving
-from colorize_tf.models import build_generator
+from colorize_tf.core import metrics
+from colorize_tf.evaluation import protocol as evaluate
+from colorize_tf.export import export_lib as export
+from colorize_tf.inference import files as colorize
+from colorize_tf.inference import loader as inference
+from colorize_tf.inference import serving
+from colorize_tf.models import build_generator, presets
+from colorize_tf.training import jax_loop as jax_train
 
 TRAINED_AT = 64
 
@@ -190,7 +196,7 @@ def test_training_records_its_crop_size():
 def test_generator_average_decays_once_per_step_of_each_execution():
     from types import SimpleNamespace
 
-    from colorize_tf.callbacks import GeneratorAverage
+    from colorize_tf.training.callbacks import GeneratorAverage
 
     net = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     start = [w.copy() for w in net.get_weights()]

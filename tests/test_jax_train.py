@@ -23,9 +23,10 @@ import pytest
 from helpers import smooth_photo
 from PIL import Image
 
-from colorize_tf import jax_data, jax_train
 from colorize_tf.config import PhaseConfig, load_config
+from colorize_tf.data import numpy_pipeline as jax_data
 from colorize_tf.models import ResNet18Encoder, build_generator, count_params, load_encoder_weights
+from colorize_tf.training import jax_loop as jax_train
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY_WIDTH = 0.0625
@@ -62,8 +63,8 @@ def photos(tmp_path_factory) -> Path:
 
 
 def test_split_is_identical_to_the_tensorflow_pipeline(photos):
-    data = pytest.importorskip("colorize_tf.data")  # the reference needs TensorFlow
-    sources = pytest.importorskip("colorize_tf.sources")
+    data = pytest.importorskip("colorize_tf.data.pipeline")  # the reference needs TensorFlow
+    sources = pytest.importorskip("colorize_tf.data.sources")
     rng = np.random.default_rng(1)
     names = [
         "",
@@ -169,7 +170,7 @@ def test_eval_crops_are_centered_squares(photos):
 
 
 def test_generator_spec_builds_what_train_builds():
-    train = pytest.importorskip("colorize_tf.train")  # imports TensorFlow
+    train = pytest.importorskip("colorize_tf.training.loop")  # imports TensorFlow
     for width in (TINY_WIDTH, 0.25):
         config = load_config(None, [f"model.width={width}"])
         ours, theirs = jax_train.build_models(config), train.build_models(config)
@@ -471,8 +472,8 @@ def test_jax_steps_update_like_the_tensorflow_train_step(tmp_path, photos):
     steps and ``ColorizationGAN.train_step`` (TensorFlow) report the same losses and leave the
     same weights."""
     pytest.importorskip("jax")
-    from colorize_tf import color
-    from colorize_tf.gan import ColorizationGAN
+    from colorize_tf.core import color
+    from colorize_tf.training.gan import ColorizationGAN
 
     overrides = [f"model.width={TINY_WIDTH}"]
     config = load_config(None, overrides)

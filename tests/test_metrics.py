@@ -17,7 +17,7 @@ from skimage import color as skcolor
 from skimage import data, transform
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from colorize_tf import color, metrics
+from colorize_tf.core import color, metrics
 
 PSNR_TOL_DB = 1e-4
 SSIM_TOL = 1e-5

@@ -15,9 +15,10 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from colorize_tf import color, serving
+from colorize_tf.core import color
+from colorize_tf.data.samples import sample_photo_paths
+from colorize_tf.inference import serving
 from colorize_tf.models import build_generator
-from colorize_tf.samples import sample_photo_paths
 
 TINY_GENERATOR = dict(encoder_filters=4, decoder_filters=[8, 8, 8, 8, 8])
 TRAIN_SIZE = 64  # fully convolutional: trained on 64 px squares, served at 256

@@ -13,7 +13,9 @@ av = pytest.importorskip("av")
 pytest.importorskip("cv2")
 skimage_data = pytest.importorskip("skimage.data")
 
-from colorize_tf import color, colorize, metrics, serving, temporal, video  # noqa: E402
+from colorize_tf.core import color, metrics  # noqa: E402
+from colorize_tf.inference import files as colorize  # noqa: E402
+from colorize_tf.inference import serving, temporal, video  # noqa: E402
 
 FPS = Fraction(30000, 1001)  # NTSC: a rate that is not a whole number
 AUDIO_RATE = 16000
@@ -286,7 +288,7 @@ def test_every_model_form_colorizes_frames(
 ):
     from test_export import exported_once
 
-    from colorize_tf import export
+    from colorize_tf.export import export_lib as export
 
     folder = exported_once(tmp_path_factory.getbasetemp(), generator)
     path = folder / (export.SAVEDMODEL_DIR if name == "saved_model" else name)

@@ -6,7 +6,7 @@ exit)::
 
     WORKDIR/uploads/<job id>             the uploaded bytes, deleted once decoded
     WORKDIR/results/<job id>/result.png  the full-resolution result (the download)
-    WORKDIR/results/<job id>/result.mp4  ... for a video (``colorize_tf.video``)
+    WORKDIR/results/<job id>/result.mp4  ... for a video (``colorize_tf.inference.video``)
     WORKDIR/results/<job id>/before.jpg  the input as decoded (EXIF applied), shrunk for display;
                                          a video's first frame
     WORKDIR/results/<job id>/after.jpg   the result shrunk the same way
@@ -32,8 +32,14 @@ from pathlib import Path
 
 import numpy as np
 
-from colorize_tf.colorize import DEFAULT_MAX_PIXELS, SkipImage, display_rgb, read_image, write_image
-from colorize_tf.video import VideoError, is_video_name
+from colorize_tf.inference.files import (
+    DEFAULT_MAX_PIXELS,
+    SkipImage,
+    display_rgb,
+    read_image,
+    write_image,
+)
+from colorize_tf.inference.video import VideoError, is_video_name
 
 RESULT_FILES = {
     "photo": ("result.png", "before.jpg", "after.jpg"),
@@ -228,7 +234,7 @@ class JobQueue:
                 self._forget_old()
 
     def _run(self, job: Job) -> None:
-        from colorize_tf import serving
+        from colorize_tf.inference import serving
 
         upload = self.uploads / job.id
         image, _ = read_image(upload, self.max_pixels)  # SkipImage: not an image, too large
@@ -249,7 +255,7 @@ class JobQueue:
         _write_preview(folder / "after.jpg", rgb)
 
     def _run_video(self, job: Job) -> None:
-        from colorize_tf import video
+        from colorize_tf.inference import video
 
         if self._video_predictor is None:
             raise SkipImage("videos are not enabled in this app")
@@ -283,7 +289,7 @@ class JobQueue:
 
 
 def _first_frame(path: Path) -> np.ndarray:
-    from colorize_tf import video
+    from colorize_tf.inference import video
 
     frames = video.read_frames(path)
     try:

@@ -8,7 +8,7 @@ photo's bytes to ``POST /api/jobs``, polls ``GET /api/jobs/{id}`` for its place 
 its stage, then shows ``before.jpg`` / ``after.jpg`` under a slider and links ``result.png``, the
 full-resolution result. Photos go through the same reader and serving path as the
 ``colorize`` command (EXIF orientation, pixel limit, same-size output); videos, told apart by
-their extension as there, through ``colorize_tf.video``, and come back as ``result.mp4``.
+their extension as there, through ``colorize_tf.inference.video``, and come back as ``result.mp4``.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from importlib import resources
 from urllib.parse import unquote
 
 from colorize_tf.app.jobs import DEFAULT_KEEP_DONE, DEFAULT_MAX_QUEUED, JobQueue, QueueFull
-from colorize_tf.colorize import DEFAULT_MAX_PIXELS
-from colorize_tf.inference import MODEL_HELP
+from colorize_tf.inference.files import DEFAULT_MAX_PIXELS
+from colorize_tf.inference.loader import MODEL_HELP
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -240,7 +240,7 @@ def _load(args: argparse.Namespace):
     """The colorizer, called once on a small image so the first photo does not pay for tracing."""
     import numpy as np
 
-    from colorize_tf.inference import load_colorizer
+    from colorize_tf.inference.loader import load_colorizer
 
     colorizer = load_colorizer(args.model, size=args.size, threads=args.threads)
     print(f"{colorizer.description}: warming up", flush=True)
@@ -289,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(args: argparse.Namespace, sock: socket.socket, tmp: str) -> int:
     import uvicorn
 
-    from colorize_tf import video
+    from colorize_tf.inference import video
 
     try:
         colorizer = _load(args)

@@ -1,7 +1,7 @@
 """The generator: a U-Net on a ResNet-18 encoder, normalized L in -> normalized ab out.
 
 Input ``L / 50 - 1`` of shape ``(batch, H, W, 1)``; output ``ab / 110`` of shape
-``(batch, H, W, 2)`` in [-1, 1] (see ``colorize_tf.color``). H and W must be multiples
+``(batch, H, W, 2)`` in [-1, 1] (see ``colorize_tf.core.color``). H and W must be multiples
 of 32, the encoder's total stride.
 """
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-PRESET_DIR = Path(__file__).resolve().parent / "presets"
+PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
 DEFAULT_PRESET = "photos_unet_small"
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
@@ -167,7 +167,7 @@ def preset_from_run(
     import keras
     import yaml
 
-    from colorize_tf.inference import load_keras_file
+    from colorize_tf.inference.loader import load_keras_file
 
     run_dir, out = Path(run_dir), Path(out)
     generator = load_keras_file(run_dir / "generator.keras")

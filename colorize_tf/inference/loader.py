@@ -7,7 +7,7 @@
 ``load_colorizer(model)`` takes a generator ``.keras`` file, a preset folder (or the name of a
 shipped one), a JAX-trained weights folder (``generator.json`` + weights), an exported
 SavedModel folder or a ``.tflite`` file of either contract. Every form goes through
-``colorize_tf.serving``: L at full resolution, the network fed at its own input size (the size
+``colorize_tf.inference.serving``: L at full resolution, the network fed at its own input size (the size
 it was trained at, unless ``size`` says otherwise), ab upsampled and joined to the full L.
 """
 
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from colorize_tf import presets
+from colorize_tf.models import presets
 
-JAX_SPEC_FILE = "generator.json"  # written by ``colorize_tf.jax_train`` beside its weights
+JAX_SPEC_FILE = "generator.json"  # written by ``colorize_tf.training.jax_loop`` beside its weights
 
 
 MODEL_HELP = (
@@ -107,7 +107,7 @@ def load_generator(path: str | os.PathLike | None = None):
     if form == "preset":
         return presets.load_preset(path)
     if form == "jax":
-        from colorize_tf.jax_train import load_generator as load_jax_weights
+        from colorize_tf.training.jax_loop import load_generator as load_jax_weights
 
         return load_jax_weights(path)
     if form == "keras":
@@ -167,7 +167,7 @@ def load_colorizer(
     Raises:
         FileNotFoundError, ValueError: no model there, or not one of the forms.
     """
-    from colorize_tf import serving
+    from colorize_tf.inference import serving
 
     model = resolve_model(model)
     form = model_form(model)

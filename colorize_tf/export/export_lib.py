@@ -8,10 +8,10 @@ Writes into ``--out`` (existing files are kept unless ``--overwrite``):
 
 ``saved_model/``
     ``serving_default`` (any-size uint8 image -> same-size uint8 RGB), ``colorize_batch`` and
-    ``predict_ab``; the signatures are documented in ``colorize_tf.savedmodel``.
+    ``predict_ab``; the signatures are documented in ``colorize_tf.export.savedmodel``.
 ``colorize_rgb_{fp32,fp16,int8}.tflite``, ``predict_ab_{fp32,fp16,int8}.tflite``
     Fixed-size files for apps (uint8 RGB in and out) and the bare network (normalized L in,
-    normalized ab out); the contracts and precisions are documented in ``colorize_tf.tflite``.
+    normalized ab out); the contracts and precisions are documented in ``colorize_tf.export.tflite``.
 ``export.json``
     The sidecar: for every file its contract (signature, tensor names, dtypes, shapes), its
     size and SHA-256, and the PSNR of its RGB output against the Keras generator on the sample
@@ -36,11 +36,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from colorize_tf import serving
-from colorize_tf.inference import KERAS_MODEL_HELP, default_model
-from colorize_tf.inference import load_keras_file as load_generator
-from colorize_tf.savedmodel import check_savedmodel, export_savedmodel
-from colorize_tf.tflite import (
+from colorize_tf.export.savedmodel import check_savedmodel, export_savedmodel
+from colorize_tf.export.tflite import (
     CALIBRATION_PERCENTILE,
     CONTRACTS,
     DEFAULT_CALIBRATION_IMAGES,
@@ -53,14 +50,17 @@ from colorize_tf.tflite import (
     tflite_contract,
     tflite_name,
 )
+from colorize_tf.inference import serving
+from colorize_tf.inference.loader import KERAS_MODEL_HELP, default_model
+from colorize_tf.inference.loader import load_keras_file as load_generator
 
 __all__ = [
     # defined here
     "FORMATS", "MIN_PSNR_DB", "SAVEDMODEL_DIR", "SIDECAR_FILE", "SIDECAR_VERSION", "ExportError",
     "check_photos", "default_model_path", "export", "load_generator", "main", "parse_args",
-    # from colorize_tf.savedmodel
+    # from colorize_tf.export.savedmodel
     "check_savedmodel", "export_savedmodel",
-    # from colorize_tf.tflite
+    # from colorize_tf.export.tflite
     "CALIBRATION_PERCENTILE", "CONTRACTS", "DEFAULT_CALIBRATION_IMAGES", "PRECISIONS", "calibration_images",
     "check_tflite", "convert_tflite", "convert_tflite_files", "tflite_contract", "tflite_name",
 ]  # fmt: skip
@@ -85,7 +85,7 @@ def check_photos() -> list[np.ndarray]:
     """The embedded sample photos at full size, uint8 RGB (H, W, 3) each: the parity set."""
     from PIL import Image
 
-    from colorize_tf.samples import sample_photo_paths
+    from colorize_tf.data.samples import sample_photo_paths
 
     photos = []
     for path in sample_photo_paths():
@@ -167,7 +167,7 @@ def export(
             "ab_norm": "ab / 110, CIE a*, b*; within [-1, 1]",
         },
         "check": f"PSNR (dB) of the RGB output against the Keras generator on "
-        f"{len(photos)} sample photos (colorize_tf.samples)"
+        f"{len(photos)} sample photos (colorize_tf.data.samples)"
         if check
         else "skipped",
         "files": {},
@@ -310,7 +310,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    from colorize_tf import inference
+    from colorize_tf.inference import loader as inference
 
     model_path = args.model or default_model_path()
     try:

@@ -14,7 +14,8 @@ import time
 import keras
 import numpy as np
 
-from colorize_tf import checkpoint, color, fileio
+from colorize_tf.core import color
+from colorize_tf.training import checkpoint, fileio
 
 
 class NonFiniteLossError(RuntimeError):

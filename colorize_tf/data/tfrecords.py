@@ -1,7 +1,7 @@
 """``python -m colorize_tf.data prepare SRC OUT --shards N``: any source -> TFRecord shards.
 
 Decoded, upright images resized to a short side and stored as JPEG, one ``tf.train.Example``
-per image with the features ``colorize_tf.sources`` reads back (``FEATURE_*``), round-robin
+per image with the features ``colorize_tf.data.sources`` reads back (``FEATURE_*``), round-robin
 over ``OUT/PREFIX-SSSSS-of-NNNNN.tfrecord`` (local or ``gs://``: folder sources are local
 paths only, so shards are the way to read from GCS).
 """
@@ -13,7 +13,7 @@ import os
 
 import tensorflow as tf
 
-from colorize_tf.sources import (
+from colorize_tf.data.sources import (
     DEFAULT_MAX_PIXELS,
     FEATURE_ENCODED,
     FEATURE_FILENAME,
@@ -69,7 +69,7 @@ def prepare_tfrecords(
     """Write ``split`` of ``source`` as ``num_shards`` TFRecord shards in ``out_dir`` (or gs://).
 
     Images are decoded, turned upright, resized to ``short_side`` pixels (aspect kept) and stored
-    as JPEG at ``quality`` with the features of ``colorize_tf.sources``, round-robin over
+    as JPEG at ``quality`` with the features of ``colorize_tf.data.sources``, round-robin over
     ``OUT/PREFIX-SSSSS-of-NNNNN.tfrecord`` (``prefix`` defaults to ``split``, so ``train`` and
     ``val`` shards can share a directory). Existing shards of that prefix are never replaced
     unless ``overwrite``; shards appear only complete (written as .partial, then renamed).
@@ -86,7 +86,7 @@ def prepare_tfrecords(
             f"{out_dir} already holds {len(existing)} shard(s) such as {existing[0]}; "
             "pass --overwrite (overwrite=True) to replace them"
         )
-    from colorize_tf.data import decoded_images  # data imports this module for its CLI
+    from colorize_tf.data.pipeline import decoded_images  # data imports this module for its CLI
 
     images = decoded_images(
         source, split=split, short_side=short_side, val_fraction=val_fraction,

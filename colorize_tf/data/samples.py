@@ -28,7 +28,7 @@ SAMPLE_PHOTOS: tuple[str, ...] = (
 
 def sample_photo_dir() -> str:
     """Absolute path of ``skimage/data`` in the installed scikit-image package."""
-    import skimage  # imported here so that `import colorize_tf.data` stays light
+    import skimage  # imported here so that `import colorize_tf.data.pipeline` stays light
 
     return os.path.join(os.path.dirname(os.path.abspath(skimage.__file__)), "data")
 

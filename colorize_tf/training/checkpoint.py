@@ -6,7 +6,7 @@ variable path, so a run resumes exactly where it stopped, under TensorFlow or JA
 Files are written to a temporary name and renamed, so a process killed mid-write never leaves a
 half checkpoint; the newest ``keep`` are kept. ``mirror`` copies one checkpoint to a second
 directory that keeps only the newest (local checkpoints, a Drive or bucket copy). Paths go
-through ``tf.io.gfile`` (``colorize_tf.fileio``): a directory may be local, ``gs://`` or ``ram://``.
+through ``tf.io.gfile`` (``colorize_tf.training.fileio``): a directory may be local, ``gs://`` or ``ram://``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import re
 
 import numpy as np
 
-from colorize_tf import fileio
+from colorize_tf.training import fileio
 
 _NAME = re.compile(r"^ckpt-(\d{9})\.npz$")
 _TMP = re.compile(r"^ckpt-(\d{9})\.tmp\.(npz|json)$")

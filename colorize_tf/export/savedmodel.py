@@ -7,7 +7,7 @@ graph. ``colorize_batch``: the same for (B, H, W, C). ``predict_ab``: float32 ``
 ``tf.saved_model.load`` (no colorize_tf import).
 
 Every graph is written through ``keras.export.ExportArchive``, which captures the Keras 3
-weights; ``colorize_tf.tflite`` converts its fixed-size graphs from such an archive too.
+weights; ``colorize_tf.export.tflite`` converts its fixed-size graphs from such an archive too.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from colorize_tf import metrics, serving
+from colorize_tf.core import metrics
+from colorize_tf.inference import serving
 
 
 def endpoint_functions(generator: keras.Model, size: int, xla: bool) -> dict[str, tuple]:

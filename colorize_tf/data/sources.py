@@ -1,10 +1,10 @@
 """Where the images come from: source strings, the file pre-scan, the train / val split, and
-readers of the encoded images of each source kind (``colorize_tf.data`` decodes them).
+readers of the encoded images of each source kind (``colorize_tf.data.pipeline`` decodes them).
 
 Source strings
 --------------
 ``samples``
-    The seven color photos scikit-image ships in its wheel (``colorize_tf.samples``): works on a
+    The seven color photos scikit-image ships in its wheel (``colorize_tf.data.samples``): works on a
     fresh machine with pip alone.
 a directory path
     Every ``.jpg .jpeg .jpe .png .bmp .gif .webp`` file below it, recursively (any case). Each
@@ -14,9 +14,9 @@ a directory path
 ``tfrecord:PATTERN``, or any path / glob ending in ``.tfrecord`` / ``.tfrec`` (``gs://`` too)
     Shards written by ``prepare`` (or anyone using the feature keys below).
 ``coco[:SET][:DIR]``, e.g. ``coco`` or ``coco:sample:/content/coco``
-    COCO photos without TFDS (``colorize_tf.coco``): on first use one image archive is
+    COCO photos without TFDS (``colorize_tf.data.coco``): on first use one image archive is
     downloaded into ``DIR/SET`` (default set ``test2017``, a 6.6 GB zip of 40,670 images; default
-    ``DIR`` ``$COLORIZE_TF_COCO_DIR`` or ``~/.cache/colorize_tf/coco``), checked and extracted;
+    ``DIR`` ``$COLORIZE_TF_COCO_DIR`` or ``~/.cache/colorize_tf/data/coco``), checked and extracted;
     from then on it is that folder. The keyword wins over a folder named ``coco`` (write
     ``./coco``).
 ``tfds:NAME[:SPLIT]``, e.g. ``tfds:coco/2017`` or ``tfds:coco/2017:train``
@@ -58,14 +58,14 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
-from colorize_tf import coco
-from colorize_tf.input_spec import (
+from colorize_tf.data import coco
+from colorize_tf.data.samples import sample_photo_dir, sample_photo_paths
+from colorize_tf.data.spec import (
     IMAGE_EXTENSIONS,
     SPLIT_BUCKETS,
     SPLIT_HASH_KEY,
     splits_from_fractions,
 )
-from colorize_tf.samples import sample_photo_dir, sample_photo_paths
 
 log = logging.getLogger(__name__)
 

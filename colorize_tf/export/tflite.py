@@ -42,8 +42,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from colorize_tf import metrics, serving
-from colorize_tf.savedmodel import endpoint_functions, psnr_summary, write_archive
+from colorize_tf.core import metrics
+from colorize_tf.export.savedmodel import endpoint_functions, psnr_summary, write_archive
+from colorize_tf.inference import serving
 
 CONTRACTS = ("colorize_rgb", "predict_ab")
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -77,7 +78,8 @@ def calibration_images(
     jitter and flips) from ``split`` of ``source``, so a small source still gives ``count``
     different crops.
     """
-    from colorize_tf import color, data  # the data pipeline is needed only to calibrate
+    from colorize_tf.core import color
+    from colorize_tf.data import pipeline as data  # the data pipeline is needed only to calibrate
 
     ds = data.build_dataset(
         source, split=split, training=True, batch_size=1, crop_size=size, seed=seed,

@@ -1,9 +1,9 @@
 """The input pipeline: image sources -> decode -> train / eval crops -> (L, ab) batches.
 
-Its parts, each in its own file: ``colorize_tf.sources`` (source strings such as ``samples``,
+Its parts, each in its own file: ``colorize_tf.data.sources`` (source strings such as ``samples``,
 a folder, ``tfrecord:PATTERN`` or ``tfds:NAME[:SPLIT]``; the file pre-scan; the deterministic
-train / val split; the encoded records of each source kind), ``colorize_tf.image_ops`` (the
-in-graph decode, orientation, resize, crops and Lab conversion) and ``colorize_tf.prepare``
+train / val split; the encoded records of each source kind), ``colorize_tf.data.image_ops`` (the
+in-graph decode, orientation, resize, crops and Lab conversion) and ``colorize_tf.data.tfrecords``
 (TFRecord shards). This module joins them: ``decoded_images`` (any source -> upright images,
 sharded by input context), ``build_dataset`` and ``build_eval_rgb_dataset``, and the commands.
 The parts' public names are importable from here too (``data.list_images``,
@@ -39,8 +39,9 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from colorize_tf import coco, color
-from colorize_tf.image_ops import (
+from colorize_tf.core import color
+from colorize_tf.data import coco
+from colorize_tf.data.image_ops import (
     MAX_ASPECT,
     MAX_ZOOM,
     apply_orientation,
@@ -51,8 +52,7 @@ from colorize_tf.image_ops import (
     to_l_ab,
     train_crop,
 )
-from colorize_tf.prepare import DEFAULT_PREPARE_SHORT_SIDE, prepare_tfrecords
-from colorize_tf.sources import (
+from colorize_tf.data.sources import (
     DEFAULT_MAX_PIXELS,
     IMAGE_EXTENSIONS,
     SPLITS,
@@ -70,20 +70,21 @@ from colorize_tf.sources import (
     tfds_records,
     tfrecord_records,
 )
+from colorize_tf.data.tfrecords import DEFAULT_PREPARE_SHORT_SIDE, prepare_tfrecords
 
 __all__ = [
     # defined here
     "AUTOTUNE", "DEFAULT_CACHE_LIMIT_BYTES", "DEFAULT_CROP_SIZE", "DEFAULT_SHUFFLE_BUFFER",
     "DecodedImages", "build_dataset", "build_eval_rgb_dataset", "decoded_images", "main",
     "preview",
-    # from colorize_tf.sources
+    # from colorize_tf.data.sources
     "DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "SPLITS", "ImageFile", "Scan", "Source",
     "assign_splits", "check_image_file", "list_images", "parse_source", "scan_source",
     "split_fractions",
-    # from colorize_tf.image_ops
+    # from colorize_tf.data.image_ops
     "MAX_ASPECT", "MAX_ZOOM", "apply_orientation", "decode_image", "eval_crop", "random_crop",
     "resize_short_side", "to_l_ab", "train_crop",
-    # from colorize_tf.prepare
+    # from colorize_tf.data.tfrecords
     "DEFAULT_PREPARE_SHORT_SIDE", "prepare_tfrecords",
 ]  # fmt: skip
 
@@ -483,7 +484,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     fetch.add_argument("dataset", choices=["coco"])
     fetch.add_argument(
         "dir", nargs="?", default=None,
-        help=f"where SET/ goes (default: ${coco.ENV_DIR} or ~/.cache/colorize_tf/coco)",
+        help=f"where SET/ goes (default: ${coco.ENV_DIR} or ~/.cache/colorize_tf/data/coco)",
     )  # fmt: skip
     fetch.add_argument(
         "--set", dest="coco_set", choices=list(coco.COCO_SETS), default=coco.DEFAULT_SET,

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from colorize_tf import serving, temporal
+from colorize_tf.inference import serving, temporal
 
 VIDEO_EXTENSIONS = (
     ".mp4",
@@ -214,7 +214,7 @@ def load_predictor(
         size: network input size for the Keras-based forms (None: the model's own).
         threads: TFLite interpreter threads (None: one per CPU core).
     """
-    from colorize_tf import inference
+    from colorize_tf.inference import loader as inference
 
     path = os.fspath(model) if model is not None else None
     form = inference.model_form(path) if path and os.path.exists(path) else None
@@ -344,7 +344,7 @@ def colorize_video(
 
     av = load_av()
     if max_pixels is None:
-        from colorize_tf.colorize import DEFAULT_MAX_PIXELS as max_pixels
+        from colorize_tf.inference.files import DEFAULT_MAX_PIXELS as max_pixels
     info = info or probe(source, max_pixels)
     smoother = (
         None
@@ -425,7 +425,7 @@ def colorize_videos(
     """Colorize every video job (``colorize.Job``) into ``out_dir/NAME.mp4``, recording
     written, kept and failed files in ``summary`` (a ``colorize.Summary``); never raises for
     a bad input. ``inputs``: real paths of every input of the run, never overwritten."""
-    from colorize_tf.colorize import _inside, _note
+    from colorize_tf.inference.files import _inside, _note
 
     out_real = os.path.realpath(out_dir)
     for job in jobs:

@@ -41,7 +41,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 
-from colorize_tf.input_spec import IMAGE_EXTENSIONS
+from colorize_tf.data.spec import IMAGE_EXTENSIONS
 
 log = logging.getLogger(__name__)
 

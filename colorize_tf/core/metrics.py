@@ -32,7 +32,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from colorize_tf import color
+from colorize_tf.core import color
 
 PEAK = 255.0  # uint8 data range, for PSNR and SSIM
 PSNR_CAP_DB = 100.0

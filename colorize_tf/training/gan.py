@@ -20,7 +20,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from colorize_tf import color, losses, metrics
+from colorize_tf.core import color, losses, metrics
 
 PHASES = ("pretrain", "gan")
 

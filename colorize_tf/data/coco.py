@@ -22,15 +22,15 @@ checked, and the gzip CRC-32 of the whole stream while extracting. The official 
 also mirrored, byte for byte, in fast.ai's public S3 bucket: tried when the first address fails.
 
 On disk: ``DIR/SET/`` holds the images (default ``DIR``: ``$COLORIZE_TF_COCO_DIR``, else
-``~/.cache/colorize_tf/coco``); how it gets there (resumable ``.part``, checks, one rename,
-nothing of the user's overwritten) is ``colorize_tf.download``'s.
+``~/.cache/colorize_tf/data/coco``); how it gets there (resumable ``.part``, checks, one rename,
+nothing of the user's overwritten) is ``colorize_tf.data.download``'s.
 """
 
 from __future__ import annotations
 
 import os
 
-from colorize_tf.download import DEFAULT_TIMEOUT_S, Archive, DownloadError, ensure_archive
+from colorize_tf.data.download import DEFAULT_TIMEOUT_S, Archive, DownloadError, ensure_archive
 
 __all__ = [
     "COCO_SETS", "DEFAULT_SET", "DEFAULT_TIMEOUT_S", "ENV_DIR", "DownloadError", "default_dir",
@@ -63,7 +63,7 @@ COCO_SETS: dict[str, Archive] = {
 
 
 def default_dir() -> str:
-    """``$COLORIZE_TF_COCO_DIR``, else ``$XDG_CACHE_HOME`` (or ``~/.cache``) ``/colorize_tf/coco``."""
+    """``$COLORIZE_TF_COCO_DIR``, else ``$XDG_CACHE_HOME`` (or ``~/.cache``) ``/colorize_tf/data/coco``."""
     if os.environ.get(ENV_DIR):
         return os.path.abspath(os.path.expanduser(os.environ[ENV_DIR]))
     cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from colorize_tf import color
-from colorize_tf.input_spec import MAX_ASPECT, MAX_ZOOM
+from colorize_tf.core import color
+from colorize_tf.data.spec import MAX_ASPECT, MAX_ZOOM
 
 
 def _jpeg_ratio_index(encoded: tf.Tensor, min_short_side: int) -> tf.Tensor:

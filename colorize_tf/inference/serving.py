@@ -15,7 +15,7 @@ low resolution, which is what the eye forgives (chroma is band-limited in JPEG a
 The network sees the whole image squeezed to a square whatever its aspect ratio: a fixed input
 gives a fixed cost and is the contract TFLite needs, and ab is smooth enough not to mind.
 
-All Lab math comes from ``colorize_tf.color``. Full-resolution pixel math runs as XLA-fused
+All Lab math comes from ``colorize_tf.core.color``. Full-resolution pixel math runs as XLA-fused
 kernels on fixed-size chunks of pixels (``xla=True``): one fused pass instead of ~30 passes
 over a 12-megapixel image (measured ~6x faster on CPU), compiled once per process rather than
 once per image size. ``xla=False`` keeps plain ops, for graphs converted to TFLite.
@@ -34,7 +34,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from colorize_tf import color
+from colorize_tf.core import color
 
 DEFAULT_SIZE = 256  # the input size of a generator that does not record its own
 MIN_SIDE = 8  # below this a side holds no structure to colorize (often a broken decode)

@@ -1,7 +1,7 @@
 """The input path without TensorFlow: photos decoded once into memory, crops cut on CPU threads.
 
-For machines that have JAX but no TensorFlow (``colorize_tf.jax_train``). It follows
-``colorize_tf.data`` where the two overlap, so a JAX run trains and validates on the same
+For machines that have JAX but no TensorFlow (``colorize_tf.training.jax_loop``). It follows
+``colorize_tf.data.pipeline`` where the two overlap, so a JAX run trains and validates on the same
 images as a TF run:
 
 * Files: the same listing (``samples`` or a folder, recursively, same extensions, name order)
@@ -33,7 +33,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from PIL import Image, ImageOps
 
-from colorize_tf.input_spec import (
+from colorize_tf.data.samples import sample_photo_dir, sample_photo_paths
+from colorize_tf.data.spec import (
     IMAGE_EXTENSIONS,
     MAX_ASPECT,
     MAX_ZOOM,
@@ -41,7 +42,6 @@ from colorize_tf.input_spec import (
     SPLIT_HASH_KEY,
     splits_from_fractions,
 )
-from colorize_tf.samples import sample_photo_dir, sample_photo_paths
 
 _MASK64 = (1 << 64) - 1
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ def list_image_files(source: str) -> tuple[str, list[str]]:
     if not os.path.isdir(source):
         raise DataSourceError(
             f"data source {source!r} is not 'samples' or an existing folder (the JAX path reads "
-            "image files only; TFRecord / TFDS sources need colorize_tf.data)"
+            "image files only; TFRecord / TFDS sources need colorize_tf.data.pipeline)"
         )
     root = os.path.abspath(source)
     paths = []

@@ -1,0 +1,5 @@
+"""``python -m colorize_tf.presets``: see ``colorize_tf.cli.presets``."""
+
+from colorize_tf.models.presets import main
+
+raise SystemExit(main())
