@@ -24,7 +24,7 @@ def pytest_collection_modifyitems(config, items):
 def generator(tmp_path_factory):
     """The session's tiny generator trained a few L1 steps (``test_serving``); modules that
     need another generator define their own ``generator`` fixture."""
-    from test_serving import trained_tiny_generator
+    from helpers import trained_tiny_generator
 
     return trained_tiny_generator(tmp_path_factory.getbasetemp())
 

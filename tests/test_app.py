@@ -26,9 +26,8 @@ from urllib.parse import quote, urlsplit
 
 import numpy as np
 import pytest
-from helpers import smooth_photo
+from helpers import TRAINED_FILE, smooth_photo, trained_tiny_generator
 from PIL import Image
-from test_serving import TRAINED_FILE, trained_tiny_generator
 
 from colorize_tf.core import color
 

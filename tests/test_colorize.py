@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import exported_once, sample_photos
 from PIL import Image
-from test_export import exported_once
-from test_serving import sample_photos
 
 import colorize_tf
 from colorize_tf.core import metrics

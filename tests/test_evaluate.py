@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import sample_photos, trained_tiny_generator
 from PIL import Image
-from test_serving import sample_photos, trained_tiny_generator
 
 from colorize_tf.core import metrics
 from colorize_tf.evaluation import protocol as evaluate

@@ -1,7 +1,7 @@
 """Export: SavedModel and TFLite files against the Keras generator, on the real sample photos.
 
 One export (SavedModel + TFLite fp32, fp16 and int8 of both contracts) is shared by the
-session (``exported_once``); the generator is the tiny one trained a few L1 steps (``test_serving.trained_tiny_generator``) so
+session (``exported_once``); the generator is the tiny one trained a few L1 steps (``helpers.trained_tiny_generator``) so
 that int8 PSNR means something. Tolerances:
 
 * SavedModel reloaded in a fresh process vs ``serving.colorize_image`` in process, full-size
@@ -29,7 +29,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_serving import sample_photos, trained_tiny_generator
+from helpers import exported_once, sample_photos, trained_tiny_generator
 
 from colorize_tf.core import metrics
 from colorize_tf.export import export_lib as export
@@ -41,21 +41,6 @@ SIZE = 256
 @pytest.fixture(scope="module")
 def generator(tmp_path_factory) -> keras.Model:
     return trained_tiny_generator(tmp_path_factory.getbasetemp())
-
-
-def exported_once(cache_dir: Path, generator: keras.Model) -> Path:
-    """Every file ``export`` writes for ``generator``, exported once per session into
-    ``cache_dir`` (test_colorize.py reuses them)."""
-    out = cache_dir / "export"
-    if not (out / export.SIDECAR_FILE).exists():
-        export.export(
-            generator,
-            out,
-            calibration_count=16,
-            check=False,  # the tests check, independently of export's own check
-            overwrite=True,  # a half-written folder of an interrupted run
-        )
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import TINY_GENERATOR, sample_photos, trained_tiny_generator
 from PIL import Image
-from test_serving import TINY_GENERATOR, sample_photos, trained_tiny_generator
 
 import colorize_tf
 from colorize_tf.core import metrics

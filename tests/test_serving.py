@@ -1,67 +1,23 @@
 """The one inference path: any-size uint8 in -> same-size uint8 RGB out, L kept at full size.
 
 These tests use a random-weight tiny generator: they check the pipeline, not the colors.
-``trained_tiny_generator`` (a few L1 steps on the sample photos) serves test_export.py and
-test_colorize.py, where int8 PSNR needs a model whose colors mean something.
+``helpers.trained_tiny_generator`` (a few L1 steps on the sample photos) serves the export and
+colorize tests, where int8 PSNR needs a model whose colors mean something.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import TINY_GENERATOR
 from PIL import Image
 
 from colorize_tf.core import color
 from colorize_tf.data.samples import sample_photo_paths
 from colorize_tf.inference import serving
 from colorize_tf.models import build_generator
-
-TINY_GENERATOR = dict(encoder_filters=4, decoder_filters=[8, 8, 8, 8, 8])
-TRAIN_SIZE = 64  # fully convolutional: trained on 64 px squares, served at 256
-TRAIN_STEPS = 100  # batch = the 14 squares (7 photos + mirrors): L1 0.52 -> ~0.12
-TRAINED_FILE = "tiny_generator.keras"
-
-
-def sample_photos(size: int | None = None) -> list[np.ndarray]:
-    """The embedded sample photos, uint8 RGB; squeezed to ``size`` x ``size`` if given."""
-    photos = []
-    for path in sample_photo_paths():
-        with Image.open(path) as image:
-            image = image.convert("RGB")
-            if size:
-                image = image.resize((size, size), Image.BILINEAR)
-            photos.append(np.asarray(image))
-    return photos
-
-
-def trained_tiny_generator(cache_dir: Path) -> keras.Model:
-    """A tiny generator after a few L1 steps on the sample photos, trained once per session.
-
-    The ``.keras`` file is kept in ``cache_dir`` (pytest's session base temp), so every test
-    module of one run loads the same weights instead of training again.
-    """
-    path = cache_dir / TRAINED_FILE
-    if path.exists():
-        import colorize_tf.models  # noqa: F401  (registers the classes)
-
-        return keras.saving.load_model(path, compile=False)
-    keras.utils.set_random_seed(0)
-    photos = sample_photos(TRAIN_SIZE)
-    rgb = np.stack(photos + [p[:, ::-1] for p in photos]).astype(np.float32) / 255.0
-    l_norm, ab_norm = (np.asarray(t) for t in color.rgb_to_l_ab(rgb))
-    generator = build_generator(**TINY_GENERATOR)
-    generator.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mae")
-    repeat = (TRAIN_STEPS, 1, 1, 1)  # one epoch of TRAIN_STEPS steps: no per-epoch overhead
-    generator.fit(
-        np.tile(l_norm, repeat), np.tile(ab_norm, repeat), batch_size=len(rgb), shuffle=False,
-        verbose=0,
-    )  # fmt: skip
-    generator.save(path)
-    return generator
 
 
 @pytest.fixture(scope="module")

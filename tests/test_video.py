@@ -286,7 +286,7 @@ def test_bad_strength_is_refused(clip, model_path, tmp_path, capsys):
 def test_every_model_form_colorizes_frames(
     name, min_psnr, generator, predictor, clip, tmp_path_factory
 ):
-    from test_export import exported_once
+    from helpers import exported_once
 
     from colorize_tf.export import export_lib as export
 
