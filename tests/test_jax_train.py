@@ -372,14 +372,14 @@ _ROUND_TRIP = textwrap.dedent(
     import numpy as np
     import keras
     assert keras.backend.backend() == "jax"
-    sys.argv = ["train_h100.py", *{args!r}]
+    sys.argv = ["train_jax.py", *{args!r}]
     try:
         runpy.run_path({script!r}, run_name="__main__")
     except SystemExit as exit:
         assert exit.code == 0, exit.code
     from colorize_tf import jax_train
     x = np.load({x!r})
-    generator = jax_train.load_generator({workdir!r})  # float32 weights
+    generator = jax_train.load_generator({out!r})  # float32 weights
     np.save({workdir!r} + "/y32.npy", np.asarray(generator(x, training=False)))
     generator.load_weights(str(jax_train.join_parts({out!r}, {workdir!r} + "/joined.weights.h5")))
     np.save({out!r} + "/y16.npy", np.asarray(generator(x, training=False)))  # float16 copy
@@ -394,13 +394,14 @@ def test_jax_training_round_trip_reloads_under_tensorflow(tmp_path, photos):
     (TensorFlow) process the same colorizations. Mostly XLA compile time: measured 52 s to
     131 s on 2 cores shared with other work."""
     pytest.importorskip("jax")
-    out, workdir = tmp_path / "out", tmp_path / "work"
+    out, workdir = tmp_path / "out", tmp_path / "work"  # the script's results; this test's files
+    workdir.mkdir()
     x = np.random.default_rng(0).uniform(-1, 1, (2, 64, 64, 1)).astype("float32")
     np.save(tmp_path / "x.npy", x)
-    args = ["--photos", str(photos), "--out", str(out), "--workdir", str(workdir), "--minutes", "0.05",
+    args = ["--photos", str(photos), "--out", str(out), "--minutes", "0.05",
             "--width", str(TINY_WIDTH), "--size", "64", "--batch", "4", "--imagenet", "none",
             "--log-every", "2", "--eval-every", "3", "--loader-bench", "0.5"]  # fmt: skip
-    script = _ROUND_TRIP.format(args=args, script=str(REPO_ROOT / "gpu" / "train_h100.py"),
+    script = _ROUND_TRIP.format(args=args, script=str(REPO_ROOT / "gpu" / "train_jax.py"),
                                 x=str(tmp_path / "x.npy"), workdir=str(workdir), out=str(out))  # fmt: skip
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2")
     # XLA's CPU optimizations cost more compile time than they save in a dozen steps.
@@ -424,7 +425,7 @@ def test_jax_training_round_trip_reloads_under_tensorflow(tmp_path, photos):
         [*log["float16_parts"], jax_train.SPEC_FILE, jax_train.LOG_FILE, "y16.npy"])  # fmt: skip
 
     # Same weights, other backend: float32 weights to float32 rounding, the float16 copy likewise.
-    tf_full = keras.ops.convert_to_numpy(jax_train.load_generator(workdir)(x))
+    tf_full = keras.ops.convert_to_numpy(jax_train.load_generator(out)(x))
     tf_half = keras.ops.convert_to_numpy(jax_train.load_generator(out, prefer_float16=True)(x))
     np.testing.assert_allclose(tf_full, np.load(workdir / "y32.npy"), rtol=0, atol=1e-4)
     np.testing.assert_allclose(tf_half, np.load(out / "y16.npy"), rtol=0, atol=1e-4)

@@ -1,7 +1,7 @@
-"""The Python part of ``gpu/run_h100.sh``: ImageNet encoder if cached, both phases, float16 export.
+"""Train the generator under Keras' JAX backend on a GPU machine that has JAX but no TensorFlow.
 
-    KERAS_BACKEND=jax python gpu/train_h100.py --photos .photos --out "$OUT" --minutes 8
-    KERAS_BACKEND=jax python gpu/train_h100.py --photos .photos --out /tmp/o \\
+    KERAS_BACKEND=jax python gpu/train_jax.py --photos PHOTOS --out RESULTS --minutes 8
+    KERAS_BACKEND=jax python gpu/train_jax.py --photos PHOTOS --out RESULTS \\
         --minutes 0.2 --width 0.0625 --size 64 --batch 4 --imagenet none        # CPU smoke
 
 1. Looks for a ResNet-18 ImageNet checkpoint in the machine's torch / timm caches
@@ -12,9 +12,9 @@
    deterministic split holds out the validation tenth), under ``mixed_bfloat16``, for
    ``--minutes`` of wall clock split between the phases, with the paper's optimizers
    (quickstart config: Adam 1e-4 / 0.9 pretraining, Adam 2e-4 / 0.5 GAN, lambda 100).
-3. Copies into ``--out`` only what must travel back (at most 8 files, each < 16 MiB, 64 MiB
-   in all): the float16 generator parts, ``generator.json`` and ``train_log.json``.
-   ``jax_train.load_generator(folder)`` rebuilds the generator from them under any backend.
+3. Writes into ``--out``: the generator's weights (float32, and a float16 copy half the size),
+   ``generator.json`` (how to rebuild it) and ``train_log.json``. Every command of the package
+   (``colorize``, ``evaluate``, ``export``) takes that folder as ``--model``, under any backend.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -43,7 +42,7 @@ from colorize_tf.training import jax_loop as jax_train  # noqa: E402
 
 
 def _log(message: str) -> None:
-    print(f"[train_h100] {message}", flush=True)
+    print(f"[train_jax] {message}", flush=True)
 
 
 def imagenet_encoder(choice: str, width: float, workdir: Path) -> tuple[str | None, str]:
@@ -71,13 +70,8 @@ def imagenet_encoder(choice: str, width: float, workdir: Path) -> tuple[str | No
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--photos", default=".photos", help="folder of training photos")
-    parser.add_argument(
-        "--out", default=os.environ.get("OUT", "runs/h100"), help="what travels back"
-    )
-    parser.add_argument(
-        "--workdir", default="/tmp/colorize_h100", help="full outputs (float32 too)"
-    )
+    parser.add_argument("--photos", required=True, help="a folder of color photos (PHOTOS)")
+    parser.add_argument("--out", required=True, help="the results folder (RESULTS)")
     parser.add_argument("--minutes", type=float, default=8.0, help="wall clock of both phases")
     parser.add_argument("--pretrain-share", type=float, default=0.5)
     parser.add_argument("--width", type=float, default=1.0, help="model.width (1.0: ResNet-18)")
@@ -96,27 +90,23 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    workdir, out = Path(args.workdir), Path(args.out)
-    workdir.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    encoder_file, imagenet_note = imagenet_encoder(args.imagenet, args.width, workdir)
+    encoder_file, imagenet_note = imagenet_encoder(args.imagenet, args.width, out)
     _log(f"ImageNet encoder: {imagenet_note}")
     overrides = [
-        "name=h100-jax", f"data.source={Path(args.photos).resolve()}", f"data.crop_size={args.size}",
+        "name=gpu-jax", f"data.source={Path(args.photos).resolve()}", f"data.crop_size={args.size}",
         f"data.batch_size={args.batch}", "data.val_batch_size=8", f"model.width={args.width}",
         f"runtime.mixed_precision={args.precision}",
         f"model.encoder_weights={encoder_file or 'none'}", *args.overrides,
     ]  # fmt: skip
     config = load_config("quickstart", overrides)
-    log = jax_train.run(config, workdir, minutes=args.minutes, pretrain_share=args.pretrain_share,
+    log = jax_train.run(config, out, minutes=args.minutes, pretrain_share=args.pretrain_share,
                         log_every=args.log_every, eval_every_s=args.eval_every, float16_parts=True,
                         loader_bench_s=args.loader_bench)  # fmt: skip
     log["imagenet_encoder"] = imagenet_note
-    (workdir / jax_train.LOG_FILE).write_text(json.dumps(log, indent=2))
-    for name in [*log["float16_parts"], jax_train.SPEC_FILE, jax_train.LOG_FILE]:
-        shutil.copy2(workdir / name, out / name)
-    _log(f"copied {len(log['float16_parts'])} float16 part(s), {jax_train.SPEC_FILE} and "
-         f"{jax_train.LOG_FILE} to {out}")  # fmt: skip
+    (out / jax_train.LOG_FILE).write_text(json.dumps(log, indent=2))
+    _log(f"weights, {jax_train.SPEC_FILE} and {jax_train.LOG_FILE} written to {out}")
     return 3 if log["stopped"] else 0
 
 
