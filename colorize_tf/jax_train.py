@@ -1,6 +1,11 @@
 """``python -m colorize_tf.jax_train``: see ``colorize_tf.cli.jax_train``."""
 
-from colorize_tf.training.jax_loop import main
+import os
+
+if __name__ == "__main__":  # run as a command: it exists to train under JAX
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+
+from colorize_tf.cli.jax_train import main  # noqa: E402
 
 if __name__ == "__main__":
     raise SystemExit(main())

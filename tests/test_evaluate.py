@@ -11,6 +11,7 @@ import pytest
 from helpers import sample_photos, trained_tiny_generator
 from PIL import Image
 
+from colorize_tf.cli import evaluate as evaluate_cli
 from colorize_tf.core import metrics
 from colorize_tf.evaluation import protocol as evaluate
 
@@ -39,7 +40,7 @@ def photo_dir(tmp_path_factory) -> Path:
 
 def test_report_files_and_numbers(model_path, photo_dir, tmp_path, capsys):
     out = tmp_path / "report"
-    code = evaluate.main(
+    code = evaluate_cli.main(
         [
             "--model",
             model_path,
@@ -124,7 +125,7 @@ def test_limit_and_missing_model_and_bad_data(model_path, photo_dir, tmp_path, c
     )
     assert summary["count"] == 2
 
-    code = evaluate.main(
+    code = evaluate_cli.main(
         [
             "--model",
             str(tmp_path / "nope.keras"),
@@ -137,7 +138,7 @@ def test_limit_and_missing_model_and_bad_data(model_path, photo_dir, tmp_path, c
     assert code == 2
     assert "nope.keras" in capsys.readouterr().err
 
-    code = evaluate.main(
+    code = evaluate_cli.main(
         [
             "--model",
             model_path,

@@ -198,7 +198,7 @@ def test_workdir_on_a_gfile_filesystem(tmp_path, photos, monkeypatch, capsys):
     every artifact lands there, nothing in the local cwd, and a second run resumes from it."""
     import tensorflow as tf
 
-    from colorize_tf.training import loop as train
+    from colorize_tf.cli import train
 
     workdir = "ram://runs/t"
     if tf.io.gfile.exists(workdir):

@@ -20,16 +20,12 @@ sample of images, and PSNR vs colorfulness of ours and the baseline).
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
-
-from colorize_tf.inference.loader import MODEL_HELP
 
 METRICS = ("psnr", "ssim", "cf_pred", "cf_true", "delta_cf")
 
@@ -51,7 +47,7 @@ def score_batches(colorize, dataset, limit: int = 0, full_res: bool = False, pro
 
     Args:
         colorize: uint8 (H, W, C) -> uint8 (H, W, 3), the serving path
-            (``colorize.load_colorizer``): our prediction is what a user of that model gets.
+            (``inference.loader.load_colorizer``): our prediction is what a user of that model gets.
         dataset: batches of dicts with ``rgb`` (B, S, S, 3) in [0, 1] and ``path``.
         limit: stop after this many images (0: all).
         full_res: also colorize the original file at full resolution and score it against
@@ -224,9 +220,10 @@ def evaluate(
 
     from colorize_tf.data import pipeline as data
     from colorize_tf.data import sources
-    from colorize_tf.inference import files as colorize_cli
+    from colorize_tf.inference.loader import load_colorizer
 
-    colorize, description = colorize_cli.load_colorizer(model, size=model_size)
+    colorize = load_colorizer(model, size=model_size)
+    description = colorize.description
     max_pixels = max_pixels or data.DEFAULT_MAX_PIXELS
     dataset = data.build_eval_rgb_dataset(
         data_source,
@@ -262,61 +259,3 @@ def evaluate(
         "baseline": "gray: the truth's L with a = b = 0",
     }
     return write_report(out, rows, samples, protocol, skipped + full_skipped)
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m colorize_tf.evaluate", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument("--model", default=None, help=MODEL_HELP)
-    parser.add_argument(
-        "--data",
-        default="samples",
-        help="any source colorize_tf.data.pipeline reads (default: samples)",
-    )
-    parser.add_argument("--split", default="val", choices=("train", "val", "all"))
-    parser.add_argument("--out", required=True, help="report folder")
-    parser.add_argument("--limit", type=int, default=0, help="score at most N images (0: all)")
-    parser.add_argument(
-        "--size", type=int, default=256, help="crop size of the protocol (default: 256)"
-    )
-    parser.add_argument(
-        "--model-size",
-        type=int,
-        default=None,
-        help="network input size (default: the size the model was trained at)",
-    )
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument(
-        "--full-res", action="store_true", help="also score full-resolution outputs"
-    )
-    parser.add_argument(
-        "--val-fraction",
-        type=float,
-        default=0.1,
-        help="the deterministic split's validation share (as in training)",
-    )
-    args = parser.parse_args(argv)
-    try:
-        summary = evaluate(
-            args.model,
-            args.data,
-            Path(args.out),
-            split=args.split,
-            size=args.size,
-            limit=args.limit,
-            batch_size=args.batch_size,
-            full_res=args.full_res,
-            val_fraction=args.val_fraction,
-            model_size=args.model_size,
-        )
-    except (FileNotFoundError, ValueError, ImportError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(markdown_table(summary))
-    print(f"report written to {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

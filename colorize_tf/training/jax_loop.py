@@ -29,26 +29,20 @@ files need no JAX); ``jax`` is imported only by the functions that train.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import math
-import os
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-if __name__ == "__main__":  # run as a command: this module exists to train under JAX
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
-from colorize_tf.config import Config, ConfigError, load_config  # noqa: E402
+from colorize_tf.config import Config, ConfigError  # noqa: E402
 from colorize_tf.core import color, losses, metrics
 from colorize_tf.data import numpy_pipeline as jax_data  # noqa: E402
 from colorize_tf.models import (  # noqa: E402
@@ -526,62 +520,3 @@ def run(config: Config, out_dir: str | Path, *, minutes: float | None = None, pr
     (out_dir / LOG_FILE).write_text(json.dumps(log, indent=2))
     _log(f"generator written to {out_dir / WEIGHTS_FILE}; log in {out_dir / LOG_FILE}")
     return log
-
-
-# --- command line ----------------------------------------------------------------------------------
-
-
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m colorize_tf.jax_train", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument(
-        "--config", default=None, help="a YAML file or a packaged config name (default: quickstart)"
-    )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value, e.g. --set data.source=photos/ (repeatable)",
-    )
-    parser.add_argument(
-        "--out", default=None, help="output folder (default: runs/<config name>-jax)"
-    )
-    parser.add_argument(
-        "--minutes",
-        type=float,
-        default=None,
-        help="wall-clock budget of both phases (default: the config's step counts)",
-    )
-    parser.add_argument(
-        "--pretrain-share", type=float, default=0.5, help="budget share of L1 pretraining"
-    )
-    parser.add_argument("--log-every", type=int, default=50, help="steps between log lines")
-    parser.add_argument(
-        "--eval-every", type=float, default=60.0, help="seconds between validations"
-    )
-    parser.add_argument("--float16-parts", action="store_true", help="also write the float16 parts")
-    parser.add_argument("--workers", type=int, default=0, help="crop threads (0: the CPU count)")
-    parser.add_argument(
-        "--loader-bench", type=float, default=0.0, help="seconds to time the loader first"
-    )
-    return parser.parse_args(argv)  # fmt: skip
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        config = load_config(args.config, args.overrides)
-        log = run(config, args.out or Path("runs") / f"{config.name}-jax", minutes=args.minutes,
-                  pretrain_share=args.pretrain_share, log_every=args.log_every, eval_every_s=args.eval_every,
-                  float16_parts=args.float16_parts, workers=args.workers, loader_bench_s=args.loader_bench)  # fmt: skip
-    except (ConfigError, jax_data.DataSourceError, BackendError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 3 if log["stopped"] else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

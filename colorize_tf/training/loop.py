@@ -15,7 +15,6 @@ any filesystem ``tf.io.gfile`` reaches (``gs://BUCKET/runs/x`` for Cloud TPU run
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -26,7 +25,7 @@ import time
 import keras
 import tensorflow as tf
 
-from colorize_tf.config import Config, ConfigError, config_from_yaml, load_config
+from colorize_tf.config import Config, ConfigError, config_from_yaml
 from colorize_tf.data import pipeline as data
 from colorize_tf.data import sources
 from colorize_tf.models import build_models, float32_copy
@@ -499,42 +498,3 @@ def _finish(gan, val_ds, workdir: str, config: Config, step: int, strategy, prod
     if is_chief:
         _log(f"generator written to {fileio.join(workdir, GENERATOR_FILE)}")
     return summary
-
-
-# --- command line -------------------------------------------------------------------------------
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m colorize_tf.train", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument(
-        "--config", default=None, help="a YAML file or a packaged config name (default: quickstart)"
-    )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value, e.g. --set train.gan.epochs=5 (repeatable)",
-    )
-    parser.add_argument(
-        "--workdir", default=None, help="where outputs go (default: runs/<config name>)"
-    )
-    return parser.parse_args(argv)
-
-
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:
-        config = load_config(args.config, args.overrides)
-        run(config, args.workdir or os.path.join("runs", config.name))
-    except (ConfigError, ResumeError, distribute.StrategyError, cb.NonFiniteLossError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
