@@ -1,5 +1,5 @@
 """``python -m colorize_tf.presets``: see ``colorize_tf.cli.presets``."""
 
-from colorize_tf.models.presets import main
+from colorize_tf.cli.presets import main
 
 raise SystemExit(main())
