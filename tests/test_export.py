@@ -31,8 +31,10 @@ import pytest
 import tensorflow as tf
 from helpers import exported_once, sample_photos, trained_tiny_generator
 
+from colorize_tf.cli import export as export_cli
 from colorize_tf.core import metrics
 from colorize_tf.export import export_lib as export
+from colorize_tf.export import tflite
 from colorize_tf.inference import serving
 
 SIZE = 256
@@ -139,14 +141,14 @@ def test_tflite_fp32_predict_ab_matches_keras(generator, exported, squares):
 
 
 def test_tflite_int8_psnr_against_fp32(exported, squares, keras_rgb):
-    for contract in export.CONTRACTS:
+    for contract in tflite.CONTRACTS:
         values = psnrs(tflite_rgb(exported / f"{contract}_int8.tflite", squares), keras_rgb)
         print(f"int8 {contract} PSNR vs fp32: min {values.min():.2f}, mean {values.mean():.2f} dB")
         assert values.min() >= 27.0, (contract, values)
 
 
 def test_tflite_fp16_psnr_against_fp32(exported, squares, keras_rgb):
-    for contract in export.CONTRACTS:
+    for contract in tflite.CONTRACTS:
         values = psnrs(tflite_rgb(exported / f"{contract}_fp16.tflite", squares), keras_rgb)
         print(f"fp16 {contract} PSNR vs fp32: min {values.min():.2f}, mean {values.mean():.2f} dB")
         assert values.min() >= 50.0, (contract, values)
@@ -156,7 +158,7 @@ def test_int8_files_are_integer_inside_and_float_at_the_edges(exported):
     from ai_edge_litert.interpreter import Interpreter
 
     sizes = {p.name: p.stat().st_size for p in exported.glob("*.tflite")}
-    for contract in export.CONTRACTS:
+    for contract in tflite.CONTRACTS:
         # int8 weights: about a quarter of the float32 file (measured 0.36 with the tiny model,
         # whose fixed overhead weighs more than a full model's; 0.25 on the full generator).
         assert sizes[f"{contract}_int8.tflite"] < 0.45 * sizes[f"{contract}_fp32.tflite"]
@@ -184,7 +186,7 @@ def test_the_known_nan_trap_is_caught(generator, squares):
     with tempfile.TemporaryDirectory() as saved_model:
         tf.saved_model.save(module, saved_model, signatures={"serving_default": fn})
         broken = tf.lite.TFLiteConverter.from_saved_model(saved_model).convert()
-    psnr = export.check_tflite(broken, generator, [s[0] for s in squares[:2]], SIZE)
+    psnr = tflite.check_tflite(broken, generator, [s[0] for s in squares[:2]], SIZE)
     assert not psnr["min"] >= export.MIN_PSNR_DB["fp32"]  # NaN or far below
     with pytest.raises(export.ExportError, match="conversion is broken"):
         export._require("broken.tflite", "fp32", psnr)
@@ -197,7 +199,7 @@ def test_sidecar_states_each_files_contract(exported):
     sidecar = json.loads((exported / export.SIDECAR_FILE).read_text())
     assert sidecar["size"] == SIZE
     expected_files = {export.SAVEDMODEL_DIR} | {
-        export.tflite_name(c, p) for c in export.CONTRACTS for p in export.PRECISIONS
+        tflite.tflite_name(c, p) for c in tflite.CONTRACTS for p in tflite.PRECISIONS
     }
     assert set(sidecar["files"]) == expected_files
     rgb = sidecar["files"]["colorize_rgb_int8.tflite"]
@@ -210,7 +212,7 @@ def test_sidecar_states_each_files_contract(exported):
     assert ab["calibration"] == {
         "source": "samples",
         "images": 16,
-        "percentile": export.CALIBRATION_PERCENTILE,
+        "percentile": tflite.CALIBRATION_PERCENTILE,
     }
     for name, entry in sidecar["files"].items():
         if entry["format"] == "tflite":
@@ -226,13 +228,15 @@ def test_existing_files_are_never_overwritten(generator, exported, capsys):
         export.export(generator, exported, formats=("savedmodel",))
     model_path = Path(tempfile.mkdtemp()) / "g.keras"
     generator.save(model_path)
-    code = export.main(["--model", str(model_path), "--out", str(exported)])
+    code = export_cli.main(["--model", str(model_path), "--out", str(exported)])
     assert code == 2 and "refusing to overwrite" in capsys.readouterr().err
     assert {p: p.stat().st_mtime_ns for p in exported.iterdir()} == before
 
 
 def test_cli_rejects_unknown_choices_and_missing_models(tmp_path, capsys, monkeypatch):
-    assert export.main(["--out", str(tmp_path / "x"), "--model", str(tmp_path / "no.keras")]) == 2
+    assert (
+        export_cli.main(["--out", str(tmp_path / "x"), "--model", str(tmp_path / "no.keras")]) == 2
+    )
     assert "no model at" in capsys.readouterr().err
     with pytest.raises(ValueError, match="precisions must be.*int4"):
         export.export(None, tmp_path / "y", precisions=("int4",))

@@ -416,7 +416,7 @@ def test_models_run_under_the_jax_backend(tmp_path):
 def test_float32_copy_of_a_mixed_precision_generator_keeps_the_weights(tmp_path):
     """A generator trained under mixed_bfloat16 keeps that policy in its .keras file;
     inference and TFLite export get a float32 copy with the same weights."""
-    from colorize_tf.export.export_lib import load_generator
+    from colorize_tf.inference.loader import load_keras_file as load_generator
     from colorize_tf.models import float32_copy
 
     previous = keras.config.dtype_policy()

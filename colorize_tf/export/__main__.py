@@ -1,5 +1,5 @@
 """``python -m colorize_tf.export``: see ``colorize_tf.cli.export``."""
 
-from colorize_tf.export.export_lib import main
+from colorize_tf.cli.export import main
 
 raise SystemExit(main())

@@ -17,18 +17,16 @@ Writes into ``--out`` (existing files are kept unless ``--overwrite``):
     size and SHA-256, and the PSNR of its RGB output against the Keras generator on the sample
     photos, measured at export time.
 
-This module runs those two in order, checks every file against the Keras generator before
-writing it, and writes the sidecar.
+``export`` runs those two in order, checks every file against the Keras generator before
+writing it, and writes the sidecar; ``colorize_tf.cli.export`` is the command.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
 import shutil
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,25 +43,11 @@ from colorize_tf.export.tflite import (
     calibration_images,
     check_choices,
     check_tflite,
-    convert_tflite,
     convert_tflite_files,
     tflite_contract,
     tflite_name,
 )
 from colorize_tf.inference import serving
-from colorize_tf.inference.loader import KERAS_MODEL_HELP, default_model
-from colorize_tf.inference.loader import load_keras_file as load_generator
-
-__all__ = [
-    # defined here
-    "FORMATS", "MIN_PSNR_DB", "SAVEDMODEL_DIR", "SIDECAR_FILE", "SIDECAR_VERSION", "ExportError",
-    "check_photos", "default_model_path", "export", "load_generator", "main", "parse_args",
-    # from colorize_tf.export.savedmodel
-    "check_savedmodel", "export_savedmodel",
-    # from colorize_tf.export.tflite
-    "CALIBRATION_PERCENTILE", "CONTRACTS", "DEFAULT_CALIBRATION_IMAGES", "PRECISIONS", "calibration_images",
-    "check_tflite", "convert_tflite", "convert_tflite_files", "tflite_contract", "tflite_name",
-]  # fmt: skip
 
 SAVEDMODEL_DIR = "saved_model"
 SIDECAR_FILE = "export.json"
@@ -232,101 +216,3 @@ def export(
     (out / SIDECAR_FILE).write_text(json.dumps(sidecar, indent=2) + "\n")
     _log(f"{out / SIDECAR_FILE}")
     return sidecar
-
-
-# --- command line ------------------------------------------------------------------------------
-
-
-def default_model_path() -> str:
-    """The model exported without ``--model``: the preset shipped in the package."""
-    return default_model()
-
-
-def _csv(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="colorize-tf-export",
-        description="Export a generator to a SavedModel and TFLite files (see the module doc).",
-    )
-    parser.add_argument("--model", help=KERAS_MODEL_HELP)
-    parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument(
-        "--formats",
-        type=_csv,
-        default=list(FORMATS),
-        help="comma-separated: savedmodel,tflite (default: both)",
-    )
-    parser.add_argument(
-        "--contracts",
-        type=_csv,
-        default=list(CONTRACTS),
-        help="TFLite contracts: colorize_rgb,predict_ab (default: both)",
-    )
-    parser.add_argument(
-        "--precisions",
-        type=_csv,
-        default=list(PRECISIONS),
-        help="TFLite precisions: fp32,fp16,int8 (default: all)",
-    )
-    parser.add_argument(
-        "--size",
-        type=int,
-        default=None,
-        help="network input size, a multiple of 32 (default: the size the model was trained at)",
-    )
-    parser.add_argument(
-        "--calibration",
-        default="samples",
-        help="int8 calibration photos: a data source (folder, 'samples', "
-        "tfrecord:..., tfds:...; default: samples)",
-    )
-    parser.add_argument(
-        "--calibration-images",
-        type=int,
-        default=DEFAULT_CALIBRATION_IMAGES,
-        help=f"crops drawn for calibration (default: {DEFAULT_CALIBRATION_IMAGES})",
-    )
-    parser.add_argument(
-        "--calibration-percentile",
-        type=float,
-        default=CALIBRATION_PERCENTILE,
-        help="int8 activation ranges: this percentile of the calibration values, not their "
-        f"min/max (100: min/max; default: {CALIBRATION_PERCENTILE})",
-    )
-    parser.add_argument(
-        "--no-xla",
-        action="store_true",
-        help="SavedModel without XLA kernels (for runtimes built without XLA)",
-    )
-    parser.add_argument(
-        "--no-check", action="store_true", help="skip the PSNR check against the Keras generator"
-    )
-    parser.add_argument("--overwrite", action="store_true", help="replace existing files")
-    return parser.parse_args(argv)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    from colorize_tf.inference import loader as inference
-
-    model_path = args.model or default_model_path()
-    try:
-        generator = inference.load_generator(model_path)
-        export(
-            generator, args.out, formats=args.formats, contracts=args.contracts,
-            precisions=args.precisions, size=args.size, calibration=args.calibration,
-            calibration_count=args.calibration_images,
-            calibration_percentile=args.calibration_percentile, xla=not args.no_xla,
-            check=not args.no_check, overwrite=args.overwrite, model_path=model_path,
-        )  # fmt: skip
-    except (ExportError, ValueError, FileNotFoundError, ImportError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
