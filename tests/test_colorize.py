@@ -12,6 +12,7 @@ from helpers import exported_once, sample_photos
 from PIL import Image
 
 import colorize_tf
+from colorize_tf.cli import colorize as colorize_cli
 from colorize_tf.core import metrics
 from colorize_tf.export import export_lib as export
 from colorize_tf.inference import files as colorize
@@ -38,7 +39,7 @@ def photos_dir(tmp_path) -> Path:
 
 
 def run(args: list[str], capsys) -> tuple[int, str, str]:
-    code = colorize.main([*args, "--quiet"])
+    code = colorize_cli.main([*args, "--quiet"])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -155,8 +156,8 @@ def test_every_model_format_colorizes_at_full_size(
 ):
     exported = exported_once(tmp_path_factory.getbasetemp(), generator)
     image, _ = colorize.read_image(photos_dir / "rotated.jpg")  # 100 x 160 upright
-    expected = colorize.load_colorizer(model_path)[0](image)
-    out = colorize.load_colorizer(str(exported / name))[0](image)
+    expected = colorize_tf.load_colorizer(model_path)(image)
+    out = colorize_tf.load_colorizer(str(exported / name))(image)
     assert out.shape == (160, 100, 3)
     psnr = float(metrics.psnr(out, expected))
     print(f"{name} vs .keras at full size: {psnr:.2f} dB")

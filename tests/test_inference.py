@@ -20,10 +20,10 @@ from helpers import TINY_GENERATOR, sample_photos, trained_tiny_generator
 from PIL import Image
 
 import colorize_tf
+from colorize_tf.cli import colorize
 from colorize_tf.core import metrics
 from colorize_tf.evaluation import protocol as evaluate
 from colorize_tf.export import export_lib as export
-from colorize_tf.inference import files as colorize
 from colorize_tf.inference import loader as inference
 from colorize_tf.inference import serving
 from colorize_tf.models import build_generator, presets

@@ -13,8 +13,8 @@ av = pytest.importorskip("av")
 pytest.importorskip("cv2")
 skimage_data = pytest.importorskip("skimage.data")
 
+from colorize_tf.cli import colorize  # noqa: E402
 from colorize_tf.core import color, metrics  # noqa: E402
-from colorize_tf.inference import files as colorize  # noqa: E402
 from colorize_tf.inference import serving, temporal, video  # noqa: E402
 
 FPS = Fraction(30000, 1001)  # NTSC: a rate that is not a whole number

@@ -1,11 +1,12 @@
 """``python -m colorize_tf.evaluate``: ours vs the gray baseline on the same crops, with a report.
 
-    python -m colorize_tf.evaluate --model runs/quickstart/generator.keras --data samples --out runs/eval
-    python -m colorize_tf.evaluate --model exported/colorizer_fp32_rgb.tflite --data /photos --split all \\
-        --out runs/eval-tflite --limit 200 --full-res
+    python -m colorize_tf.evaluate --model runs/quickstart/generator.keras --data samples \\
+        --out runs/eval
+    python -m colorize_tf.evaluate --model exported/colorizer_fp32_rgb.tflite --data /photos \\
+        --split all --out runs/eval-tflite --limit 200 --full-res
 
 The protocol and the report's files: see ``colorize_tf.evaluation.protocol``.
-"""  # noqa: E501  (command lines as typed)
+"""
 
 from __future__ import annotations
 

@@ -1,8 +1,6 @@
-"""``python -m colorize_tf.evaluate``: ours vs the gray baseline on the same crops, with a report.
+"""The evaluation protocol: ours vs the gray baseline on the same crops, with a report.
 
-    python -m colorize_tf.evaluate --model runs/quickstart/generator.keras --data samples --out runs/eval
-    python -m colorize_tf.evaluate --model exported/colorizer_fp32_rgb.tflite --data /photos --split all \\
-        --out runs/eval-tflite --limit 200 --full-res
+``evaluate`` runs it (its command line: ``colorize_tf.cli.evaluate``).
 
 The protocol (``colorize_tf.core.metrics``): each image's short side is resized to ``--size`` (256)
 and center-cropped; the model sees the crop's L and predicts ab; PSNR (peak 255), SSIM (11x11

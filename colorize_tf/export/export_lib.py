@@ -11,7 +11,8 @@ Writes into ``--out`` (existing files are kept unless ``--overwrite``):
     ``predict_ab``; the signatures are documented in ``colorize_tf.export.savedmodel``.
 ``colorize_rgb_{fp32,fp16,int8}.tflite``, ``predict_ab_{fp32,fp16,int8}.tflite``
     Fixed-size files for apps (uint8 RGB in and out) and the bare network (normalized L in,
-    normalized ab out); the contracts and precisions are documented in ``colorize_tf.export.tflite``.
+    normalized ab out); the contracts and precisions are documented in
+    ``colorize_tf.export.tflite``.
 ``export.json``
     The sidecar: for every file its contract (signature, tensor names, dtypes, shapes), its
     size and SHA-256, and the PSNR of its RGB output against the Keras generator on the sample
@@ -39,7 +40,7 @@ from colorize_tf.export.tflite import (
     CALIBRATION_PERCENTILE,
     CONTRACTS,
     DEFAULT_CALIBRATION_IMAGES,
-    PRECISIONS,
+    TFLITE_PRECISIONS,
     calibration_images,
     check_choices,
     check_tflite,
@@ -105,7 +106,7 @@ def export(
     *,
     formats: Sequence[str] = FORMATS,
     contracts: Sequence[str] = CONTRACTS,
-    precisions: Sequence[str] = PRECISIONS,
+    precisions: Sequence[str] = TFLITE_PRECISIONS,
     size: int | None = None,
     calibration: str = "samples",
     calibration_count: int = DEFAULT_CALIBRATION_IMAGES,
@@ -124,7 +125,7 @@ def export(
     """
     check_choices(formats, FORMATS, "format")
     check_choices(contracts, CONTRACTS, "contract")
-    check_choices(precisions, PRECISIONS, "precision")
+    check_choices(precisions, TFLITE_PRECISIONS, "precision")
     size = serving.model_size(generator, size)  # the size it was trained at, unless given
     if size < 32 or size % 32:
         raise ValueError(f"size must be a positive multiple of 32, got {size}")

@@ -1,33 +1,17 @@
-"""``python -m colorize_tf.colorize``: colorize photos of any size with any exported model.
+"""Photos on disk through a colorizer: the inputs (files, folders, globs), decoding and writing
+images, and ``colorize_files``, the run behind ``python -m colorize_tf.colorize`` (its command
+line: ``colorize_tf.cli.colorize``).
 
-    python -m colorize_tf.colorize old_photos/ --out colorized/
-    python -m colorize_tf.colorize scan.tif "album/**/*.jpg" --model exports/q/saved_model \\
-        --out colorized/ --format png --compare
-
-Inputs are files, folders (searched recursively) and globs (``**`` included). ``--model`` is a
-generator ``.keras`` file, a preset folder, a JAX weights folder, an exported SavedModel
-directory or a ``.tflite`` file of either contract (see ``export.py``); without it the model
-shipped inside the package is used. The network is fed at the size it was trained at unless
-``--size`` says otherwise. Every output has the size of its input, EXIF orientation applied.
-
-Outputs go under ``--out`` only, as ``NAME.png`` / ``NAME.jpg`` (a folder input keeps its
-subfolders; ``--compare`` adds ``NAME_compare.*``, input and result side by side). An input is
-never overwritten, nothing is written outside ``--out``, and an existing output is kept unless
-``--overwrite``. Unreadable, too small or too large files are skipped with a reason; the exit
-code is 1 if any input failed, 2 if nothing could be run at all.
-
-Videos among the inputs (``video.VIDEO_EXTENSIONS``) become ``NAME.mp4``: same size, frame
-rate, frame count and audio, ab smoothed along the motion unless ``--no-temporal`` (see
-``video.py``; needs ``pip install 'colorize-tf[video]'``).
+Outputs go under the output folder only; an input is never overwritten, an existing output is
+kept unless asked, and an unreadable, too small or too large file is recorded with a reason
+instead of ending the run.
 """
 
 from __future__ import annotations
 
-import argparse
 import glob
 import os
 import sys
-import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,9 +20,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from colorize_tf.inference import serving, temporal, video
-from colorize_tf.inference.loader import MODEL_HELP
-from colorize_tf.inference.video import VIDEO_EXTENSIONS, is_video_name
+from colorize_tf.inference import serving
+from colorize_tf.inference.video import VIDEO_EXTENSIONS
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 JPEG_EXTENSIONS = (".jpg", ".jpeg", ".jpe")
@@ -221,30 +204,6 @@ def write_image(path: Path, rgb: np.ndarray, image_format: str, quality: int) ->
     os.replace(partial, path)
 
 
-# --- models ----------------------------------------------------------------------------------
-
-
-def load_colorizer(
-    path: str | None, size: int | None = None, threads: int | None = None
-) -> tuple[Colorize, str]:
-    """Any model form -> (colorize function, description); see ``inference.load_colorizer``.
-
-    Args:
-        path: generator ``.keras``, preset folder or name, JAX weights folder, SavedModel
-            folder or ``.tflite``; None: the preset shipped in the package.
-        size: network input size for the Keras-based forms (None: the model's own).
-        threads: TFLite interpreter threads (None: one per CPU core).
-
-    Raises:
-        FileNotFoundError: no model there.
-        ValueError: not one of the forms.
-    """
-    from colorize_tf.inference.loader import load_colorizer as load
-
-    colorizer = load(path, size=size, threads=threads)
-    return colorizer, colorizer.description
-
-
 # --- the run ---------------------------------------------------------------------------------
 
 
@@ -329,124 +288,3 @@ def colorize_files(
 def _note(message: str, verbose: bool) -> None:
     if verbose:
         print(f"\n{message}", file=sys.stderr, flush=True)
-
-
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="colorize-tf-colorize",
-        description="Colorize photos of any size (files, folders, globs) into --out.",
-    )
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or globs")
-    parser.add_argument("--out", required=True, help="output folder (created if needed)")
-    parser.add_argument("--model", help=MODEL_HELP)
-    parser.add_argument(
-        "--format",
-        choices=("auto", "png", "jpeg"),
-        default="auto",
-        help="output format; auto: JPEG for JPEG inputs, PNG otherwise (default: auto)",
-    )
-    parser.add_argument("--quality", type=int, default=DEFAULT_JPEG_QUALITY, help="JPEG quality")
-    parser.add_argument("--compare", action="store_true", help="also write NAME_compare.*")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    parser.add_argument(
-        "--max-pixels",
-        type=int,
-        default=DEFAULT_MAX_PIXELS,
-        help=f"skip larger images (default: {DEFAULT_MAX_PIXELS:,})",
-    )
-    parser.add_argument(
-        "--size",
-        type=int,
-        default=None,
-        help="network input size for Keras-based models (default: the size it was trained at)",
-    )
-    parser.add_argument(
-        "--threads", type=int, default=None, help="TFLite interpreter threads (default: cores)"
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    films = parser.add_argument_group(
-        "videos (written as NAME.mp4; see colorize_tf/inference/video.py)"
-    )
-    films.add_argument(
-        "--no-temporal", action="store_true", help="colorize every frame on its own (flickers)"
-    )
-    films.add_argument(
-        "--temporal-strength",
-        type=float,
-        default=temporal.DEFAULT_STRENGTH,
-        help="weight in [0, 1) of the motion-compensated history where tracking is reliable "
-        f"(default: {temporal.DEFAULT_STRENGTH})",
-    )
-    films.add_argument(
-        "--cut-threshold",
-        type=float,
-        default=temporal.DEFAULT_CUT_THRESHOLD,
-        help="L-histogram distance in (0, 1] that starts a new shot "
-        f"(default: {temporal.DEFAULT_CUT_THRESHOLD})",
-    )
-    return parser.parse_args(argv)
-
-
-def _colorize_videos(
-    videos: list[Job],
-    photos: list[Job],
-    colorize: Colorize,
-    out_dir: Path,
-    args: argparse.Namespace,
-    summary: Summary,
-) -> None:
-    """The video jobs through ``video.colorize_videos``; a missing extra fails each one."""
-    try:
-        temporal.TemporalSmoother(args.temporal_strength, args.cut_threshold)  # checks both
-        video.load_av()  # the [video] extra: PyAV
-        temporal.load_cv2()  # and OpenCV
-        predictor = video.load_predictor(args.model, colorize, args.size, args.threads)
-    except (ImportError, ValueError) as e:
-        summary.failed.extend((str(job.source), str(e)) for job in videos)
-        return
-    video.colorize_videos(
-        videos, predictor, out_dir, summary, overwrite=args.overwrite,
-        temporal_strength=None if args.no_temporal else args.temporal_strength,
-        cut_threshold=args.cut_threshold, max_pixels=args.max_pixels,
-        inputs={os.path.realpath(job.source) for job in videos + photos},
-        verbose=not args.quiet,
-    )  # fmt: skip
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    out_dir = Path(args.out)
-    jobs, problems = find_inputs(args.inputs, out_dir)
-    if not jobs:
-        reasons = "".join(f"\n  {spec}: {reason}" for spec, reason in problems)
-        print(f"error: no input images{reasons}", file=sys.stderr)
-        return 2
-    try:
-        colorize, description = load_colorizer(args.model, args.size, args.threads)
-    except (FileNotFoundError, ValueError, ImportError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    videos = [job for job in jobs if is_video_name(job.source)]
-    jobs = [job for job in jobs if not is_video_name(job.source)]
-    if not args.quiet:
-        print(f"{description}: {len(jobs)} image(s), {len(videos)} video(s) -> {out_dir}")
-    start = time.perf_counter()
-    summary = colorize_files(
-        jobs, colorize, out_dir, output_format=args.format, quality=args.quality,
-        compare=args.compare, overwrite=args.overwrite, max_pixels=args.max_pixels,
-        verbose=not args.quiet,
-    )  # fmt: skip
-    if videos:
-        _colorize_videos(videos, jobs, colorize, out_dir, args, summary)
-    failed = summary.failed + problems
-    print(
-        f"{summary.written} written, {summary.kept} kept, {len(failed)} failed "
-        f"({time.perf_counter() - start:.1f} s)"
-    )
-    for source, reason in failed:
-        print(f"  failed {source}: {reason}", file=sys.stderr)
-    return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
