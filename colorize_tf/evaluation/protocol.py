@@ -25,12 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-METRICS = ("psnr", "ssim", "cf_pred", "cf_true", "delta_cf")
+from colorize_tf.core.metrics import METRIC_NAMES
 
 
 def _summaries(rows: list[dict], prefix: str) -> dict:
     out = {}
-    for name in METRICS:
+    for name in METRIC_NAMES:
         values = np.array([row[f"{prefix}{name}"] for row in rows], dtype=np.float64)
         out[name] = {
             "mean": float(values.mean()),
@@ -70,8 +70,8 @@ def score_batches(colorize, dataset, limit: int = 0, full_res: bool = False, pro
             if limit and len(rows) >= limit:
                 return rows, samples, skipped
             row = {"path": path.decode() if isinstance(path, bytes) else str(path)}
-            row.update({f"ours_{k}": float(ours[k][i]) for k in METRICS})
-            row.update({f"gray_{k}": float(gray[k][i]) for k in METRICS})
+            row.update({f"ours_{k}": float(ours[k][i]) for k in METRIC_NAMES})
+            row.update({f"gray_{k}": float(gray[k][i]) for k in METRIC_NAMES})
             if full_res and os.path.isfile(row["path"]):
                 try:
                     original, _ = colorize_cli.read_image(row["path"])
@@ -80,7 +80,7 @@ def score_batches(colorize, dataset, limit: int = 0, full_res: bool = False, pro
                 else:
                     full_true = colorize_cli.display_rgb(original)
                     full = metrics.image_metrics(colorize(original)[None], full_true[None])
-                    row.update({f"full_{k}": float(np.asarray(full[k])[0]) for k in METRICS})
+                    row.update({f"full_{k}": float(np.asarray(full[k])[0]) for k in METRIC_NAMES})
             rows.append(row)
             if len(samples) < 8:
                 samples.append((gray_rgb[i], ours_rgb[i], truth[i]))
