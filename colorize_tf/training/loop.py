@@ -302,7 +302,6 @@ def run(config: Config, workdir: str | os.PathLike) -> dict:
         steps = plan.steps_per_epoch
         if plan.steps_per_execution != config.runtime.steps_per_execution:
             _log(
-                fused_batch_norm=config.runtime.fused_batch_norm,
                 f"steps_per_execution {plan.steps_per_execution} (configured "
                 f"{config.runtime.steps_per_execution}): the largest that divides {steps} steps"
                 + (f" and the {skip_steps} already done" if skip_steps else "")
@@ -316,6 +315,7 @@ def run(config: Config, workdir: str | os.PathLike) -> dict:
                 label_smoothing=config.train.label_smoothing if phase == "gan" else 0.0,
                 steps_per_execution=plan.steps_per_execution,
                 jit_compile=jit_compile,
+                fused_batch_norm=config.runtime.fused_batch_norm,
             )
         callbacks = [
             counter,
