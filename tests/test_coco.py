@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from colorize_tf.cli import data as data_cli
 from colorize_tf.data import coco, download, sources
 from colorize_tf.data import pipeline as data
 
@@ -310,7 +311,7 @@ def test_download_command_reports_the_folder_and_the_source(server, tmp_path, mo
     payload = make_zip(server.root / "imgs.zip")
     monkeypatch.setitem(coco.COCO_SETS, "val2017", archive_for(server.url + "imgs.zip", payload))
     dest = tmp_path / "coco"
-    assert data.main(["download", "coco", str(dest), "--set", "val2017"]) == 0
+    assert data_cli.main(["download", "coco", str(dest), "--set", "val2017"]) == 0
     out = capsys.readouterr().out
     assert f"{dest / 'imgs'}: {len(NAMES)} images" in out
     assert f"data.source=coco:val2017:{dest}" in out
@@ -318,7 +319,7 @@ def test_download_command_reports_the_folder_and_the_source(server, tmp_path, mo
     dead = download.Archive("imgs", ("http://127.0.0.1:9/val2017.zip",), 10, sha256="0" * 64)
     monkeypatch.setitem(coco.COCO_SETS, "val2017", dead)
     argv = ["download", "coco", str(tmp_path / "x"), "--set", "val2017", "--timeout", "2"]
-    assert data.main(argv) == 2
+    assert data_cli.main(argv) == 2
     assert "cannot reach http://127.0.0.1:9/val2017.zip" in capsys.readouterr().err
 
 

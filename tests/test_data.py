@@ -16,6 +16,7 @@ import tensorflow_datasets as tfds
 from PIL import Image, ImageOps
 from skimage import color as skcolor
 
+from colorize_tf.cli import data as data_cli
 from colorize_tf.data import pipeline as data
 from colorize_tf.data import sources
 from colorize_tf.data import tfrecords as prepare
@@ -503,9 +504,9 @@ def test_prepare_then_read_tfrecords(tmp_path):
 
     with pytest.raises(FileExistsError, match="--overwrite"):
         data.prepare_tfrecords(str(root), str(out), num_shards=2, progress=False)
-    assert data.main(["prepare", str(root), str(out), "--shards", "2"]) == 2
+    assert data_cli.main(["prepare", str(root), str(out), "--shards", "2"]) == 2
     assert (
-        data.main(
+        data_cli.main(
             ["prepare", str(root), str(out), "--shards", "2", "--overwrite", "--short-side", "32"]
         )
         == 0
@@ -634,7 +635,7 @@ def test_tfds_offline_fails_fast_with_a_clear_message(tmp_path, monkeypatch):
 def test_preview_command_draws_a_grid(tmp_path, capsys):
     out = tmp_path / "runs" / "preview.png"
     assert (
-        data.main(["preview", "samples", "--out", str(out), "--count", "3", "--crop-size", "64"])
+        data_cli.main(["preview", "samples", "--out", str(out), "--count", "3", "--crop-size", "64"])
         == 0
     )
     assert f"wrote {out}" in capsys.readouterr().out

@@ -1,5 +1,5 @@
 """``python -m colorize_tf.data``: see ``colorize_tf.cli.data``."""
 
-from colorize_tf.data.pipeline import main
+from colorize_tf.cli.data import main
 
 raise SystemExit(main())

@@ -22,25 +22,22 @@ batches.
 
 Commands: ``python -m colorize_tf.data prepare SRC OUT --shards N``,
 ``python -m colorize_tf.data preview SRC --out grid.png`` and
-``python -m colorize_tf.data download coco [DIR] [--set SET]`` (see ``main``). Under the TensorFlow
+``python -m colorize_tf.data download coco [DIR] [--set SET]`` (see ``colorize_tf.cli.data``).
+ Under the TensorFlow
 Keras backend only: ``color`` runs on ``keras.ops`` inside ``tf.data`` graphs.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 import os
-import sys
-from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
 
 from colorize_tf.core import color
-from colorize_tf.data import coco
 from colorize_tf.data.image_ops import (
     MAX_ASPECT,
     MAX_ZOOM,
@@ -75,8 +72,7 @@ from colorize_tf.data.tfrecords import DEFAULT_PREPARE_SHORT_SIDE, prepare_tfrec
 __all__ = [
     # defined here
     "AUTOTUNE", "DEFAULT_CACHE_LIMIT_BYTES", "DEFAULT_CROP_SIZE", "DEFAULT_SHUFFLE_BUFFER",
-    "DecodedImages", "build_dataset", "build_eval_rgb_dataset", "decoded_images", "main",
-    "preview",
+    "DecodedImages", "build_dataset", "build_eval_rgb_dataset", "decoded_images", "preview",
     # from colorize_tf.data.sources
     "DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "SPLITS", "ImageFile", "Scan", "Source",
     "assign_splits", "check_image_file", "list_images", "parse_source", "scan_source",
@@ -448,85 +444,3 @@ def preview(
         os.makedirs(parent, exist_ok=True)
     fig.savefig(out_path, dpi=100)
     return out_path
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Console entry point ``colorize-tf-data``: ``prepare``, ``preview``, ``download``."""
-    parser = argparse.ArgumentParser(prog="colorize-tf-data", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "source", help="samples | DIR | coco[:SET][:DIR] | tfrecord:PATTERN | tfds:NAME[:SPLIT]"
-    )
-    common.add_argument("--split", choices=SPLITS, default="all")
-    common.add_argument("--val-fraction", type=float, default=0.1)
-    common.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS)
-    common.add_argument("--max-images", type=int, default=0, help="0: all")
-
-    prep = commands.add_parser("prepare", parents=[common], help="write TFRecord shards")
-    prep.add_argument("out", help="output directory (local or gs://)")
-    prep.add_argument("--shards", type=int, required=True)
-    prep.add_argument("--short-side", type=int, default=DEFAULT_PREPARE_SHORT_SIDE)
-    prep.add_argument("--quality", type=int, default=95)
-    prep.add_argument("--prefix", default=None, help="shard file prefix (default: the split)")
-    prep.add_argument("--overwrite", action="store_true", help="replace existing shards")
-
-    view = commands.add_parser("preview", parents=[common], help="draw a grid of examples")
-    view.add_argument("--out", required=True, help="PNG file to write")
-    view.add_argument("--count", type=int, default=8)
-    view.add_argument("--crop-size", type=int, default=DEFAULT_CROP_SIZE)
-    view.add_argument("--train", action="store_true", help="show random training crops")
-    view.add_argument("--seed", type=int, default=0)
-
-    fetch = commands.add_parser(
-        "download", help="download and extract a COCO image set once (resumable, checked)"
-    )
-    fetch.add_argument("dataset", choices=["coco"])
-    fetch.add_argument(
-        "dir", nargs="?", default=None,
-        help=f"where SET/ goes (default: ${coco.ENV_DIR} or ~/.cache/colorize_tf/data/coco)",
-    )  # fmt: skip
-    fetch.add_argument(
-        "--set", dest="coco_set", choices=list(coco.COCO_SETS), default=coco.DEFAULT_SET,
-        help="test2017: 6.6 GB, 40,670 images (default); val2017: 0.8 GB, 5,000 images; "
-        "sample: the reference tutorial's 3.2 GB pool",
-    )  # fmt: skip
-    fetch.add_argument("--keep-archive", action="store_true", help="keep the zip / tgz")
-    fetch.add_argument(
-        "--timeout", type=float, default=coco.DEFAULT_TIMEOUT_S,
-        help="seconds per connection attempt or stalled read",
-    )  # fmt: skip
-
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        if args.command == "download":
-            folder = coco.ensure_coco(
-                args.coco_set, args.dir, timeout_s=args.timeout, keep_archive=args.keep_archive
-            )
-            count = sum(f.lower().endswith(IMAGE_EXTENSIONS) for f in os.listdir(folder))
-            source = coco.source_string(args.coco_set, args.dir)
-            print(f"{folder}: {count:,} images; train on them with --set data.source={source}")
-        elif args.command == "prepare":
-            prepare_tfrecords(
-                args.source, args.out, num_shards=args.shards, split=args.split,
-                short_side=args.short_side, quality=args.quality,
-                val_fraction=args.val_fraction, max_pixels=args.max_pixels,
-                max_images=args.max_images, prefix=args.prefix, overwrite=args.overwrite,
-            )  # fmt: skip
-        else:
-            path = preview(
-                args.source, args.out, split=args.split, count=args.count,
-                crop_size=args.crop_size, training=args.train, seed=args.seed,
-                val_fraction=args.val_fraction, max_pixels=args.max_pixels,
-                max_images=args.max_images,
-            )  # fmt: skip
-            print(f"wrote {path}")
-    except (ValueError, FileNotFoundError, FileExistsError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
