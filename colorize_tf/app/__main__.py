@@ -1,7 +1,5 @@
-"""``python -m colorize_tf.app``: see ``colorize_tf.app.server``."""
+"""``python -m colorize_tf.app``: see ``colorize_tf.cli.app``."""
 
-import sys
+from colorize_tf.cli.app import main
 
-from colorize_tf.app.server import main
-
-sys.exit(main())
+raise SystemExit(main())
