@@ -199,7 +199,7 @@ def test_sidecar_states_each_files_contract(exported):
     sidecar = json.loads((exported / export.SIDECAR_FILE).read_text())
     assert sidecar["size"] == SIZE
     expected_files = {export.SAVEDMODEL_DIR} | {
-        tflite.tflite_name(c, p) for c in tflite.CONTRACTS for p in tflite.PRECISIONS
+        tflite.tflite_name(c, p) for c in tflite.CONTRACTS for p in tflite.TFLITE_PRECISIONS
     }
     assert set(sidecar["files"]) == expected_files
     rgb = sidecar["files"]["colorize_rgb_int8.tflite"]

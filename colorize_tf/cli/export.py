@@ -45,7 +45,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--precisions",
         type=_csv,
-        default=list(tflite.PRECISIONS),
+        default=list(tflite.TFLITE_PRECISIONS),
         help="TFLite precisions: fp32,fp16,int8 (default: all)",
     )
     parser.add_argument(

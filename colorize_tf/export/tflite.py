@@ -47,7 +47,7 @@ from colorize_tf.export.savedmodel import endpoint_functions, psnr_summary, writ
 from colorize_tf.inference import serving
 
 CONTRACTS = ("colorize_rgb", "predict_ab")
-PRECISIONS = ("fp32", "fp16", "int8")
+TFLITE_PRECISIONS = ("fp32", "fp16", "int8")
 DEFAULT_CALIBRATION_IMAGES = 64
 # Range of every int8 activation: [P(100 - p), P(p)] of its calibration values (always holding
 # 0), never wider than min/max. 100 is plain min/max. Measured on runs/photos (width 0.25, 64
@@ -149,7 +149,7 @@ def convert_tflite_files(
         (contract, precision, ``.tflite`` bytes), float files of a contract before its int8.
     """
     check_choices([c for c, _ in files], CONTRACTS, "contract")
-    check_choices([p for _, p in files], PRECISIONS, "precision")
+    check_choices([p for _, p in files], TFLITE_PRECISIONS, "precision")
     if any(p == "int8" for _, p in files) and not calibration:
         raise ValueError("int8 needs calibration images (see calibration_images)")
     if not 50.0 < percentile <= 100.0:
