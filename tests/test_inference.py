@@ -26,8 +26,7 @@ from colorize_tf.evaluation import protocol as evaluate
 from colorize_tf.export import export_lib as export
 from colorize_tf.inference import loader as inference
 from colorize_tf.inference import serving
-from colorize_tf.models import build_generator, presets
-from colorize_tf.training import jax_loop as jax_train
+from colorize_tf.models import build_generator, presets, weights
 
 TRAINED_AT = 64
 
@@ -48,10 +47,8 @@ def forms(generator, tmp_path_factory) -> dict[str, Path]:
     paths = {"keras": root / "g.keras", "preset": root / "preset", "jax": root / "jax"}
     generator.save(paths["keras"])
     presets.save_preset(generator, paths["preset"], {"note": "test"})
-    paths["jax"].mkdir()
-    generator.save_weights(str(paths["jax"] / jax_train.WEIGHTS_FILE))
     spec = {**TINY_GENERATOR, "input_size": TRAINED_AT}
-    (paths["jax"] / jax_train.SPEC_FILE).write_text(json.dumps({"build_generator": spec}))
+    weights.save_weights_folder(generator, spec, paths["jax"])
     export.export(
         generator, root / "export", contracts=("colorize_rgb",), precisions=("fp32",), check=False
     )

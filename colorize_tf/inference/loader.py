@@ -7,8 +7,9 @@
 ``load_colorizer(model)`` takes a generator ``.keras`` file, a preset folder (or the name of a
 shipped one), a JAX-trained weights folder (``generator.json`` + weights), an exported
 SavedModel folder or a ``.tflite`` file of either contract. Every form goes through
-``colorize_tf.inference.serving``: L at full resolution, the network fed at its own input size (the size
-it was trained at, unless ``size`` says otherwise), ab upsampled and joined to the full L.
+``colorize_tf.inference.serving``: L at full resolution, the network fed at its own input size
+(the size it was trained at, unless ``size`` says otherwise), ab upsampled and joined to the full
+L.
 """
 
 from __future__ import annotations
@@ -19,10 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from colorize_tf.models import presets
-
-JAX_SPEC_FILE = "generator.json"  # written by ``colorize_tf.training.jax_loop`` beside its weights
-
+from colorize_tf.models import presets, weights
 
 MODEL_HELP = (
     "generator .keras, preset folder, JAX weights folder, SavedModel folder or .tflite "
@@ -52,7 +50,7 @@ def model_form(path: str | os.PathLike) -> str:
     if path.is_dir():
         if presets.is_preset(path):
             return "preset"
-        if (path / JAX_SPEC_FILE).is_file():
+        if weights.is_weights_folder(path):
             return "jax"
         if (path / "saved_model.pb").is_file():
             return "savedmodel"
@@ -63,7 +61,7 @@ def model_form(path: str | os.PathLike) -> str:
     raise ValueError(
         f"{path} is not a model: expected a generator .keras file, a preset folder "
         f"({presets.CONFIG_FILE} + {presets.WEIGHTS_FILE}), a JAX weights folder "
-        f"({JAX_SPEC_FILE}), a SavedModel folder (saved_model.pb) or a .tflite file"
+        f"({weights.SPEC_FILE}), a SavedModel folder (saved_model.pb) or a .tflite file"
     )
 
 
@@ -107,9 +105,7 @@ def load_generator(path: str | os.PathLike | None = None):
     if form == "preset":
         return presets.load_preset(path)
     if form == "jax":
-        from colorize_tf.training.jax_loop import load_generator as load_jax_weights
-
-        return load_jax_weights(path)
+        return weights.load_weights_folder(path)
     if form == "keras":
         return load_keras_file(path)
     raise ValueError(
