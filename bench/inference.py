@@ -29,6 +29,7 @@ call: graph tracing, XLA compiles) and warm.
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import sys
 import tempfile
@@ -51,8 +52,51 @@ def _median_ms(fn, runs: int) -> float:
     return 1000.0 * float(np.median(times))
 
 
+def _torch_variants(l_norm: np.ndarray, generator, threads: int) -> dict:
+    """The PyTorch twin of the generator (``bench/torch_reference.py``) at batch 1, eval mode,
+    ``torch.inference_mode``: fp32, bf16 autocast, and channels-last + bf16 autocast, on
+    ``threads`` threads (PyTorch's own default is one per physical core). Empty without torch.
+    """
+    try:
+        import torch
+    except ImportError:
+        print("torch is not installed: no PyTorch rows (pip install torch)")
+        return {}
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from torch_reference import UNetGenerator
+
+    print(f"PyTorch {torch.__version__}: {threads} threads (its default here: "
+          f"{torch.get_num_threads()})")  # fmt: skip
+    torch.set_num_threads(threads)
+    net = UNetGenerator(
+        stage_filters=generator.encoder.stage_filters, decoder_filters=generator.decoder_filters
+    ).eval()
+    from colorize_tf.models import count_params
+
+    ours, twin = count_params(generator)[0], sum(p.numel() for p in net.parameters())
+    print(
+        f"PyTorch twin: {twin:,} parameters ({'=' if twin == ours else 'MISMATCH:'} ours {ours:,})"
+    )
+    x = torch.from_numpy(l_norm.transpose(0, 3, 1, 2).copy())  # (1, 1, 256, 256)
+    variants = {}
+    for label, layout, bf16 in [
+        ("PyTorch twin fp32", torch.contiguous_format, False),
+        ("PyTorch twin bf16 autocast", torch.contiguous_format, True),
+        ("PyTorch twin channels-last + bf16 autocast", torch.channels_last, True),
+    ]:  # fmt: skip
+        model = copy.deepcopy(net).to(memory_format=layout)
+        inputs = x.contiguous(memory_format=layout)
+
+        def run(model=model, inputs=inputs, bf16=bf16):
+            with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+                return model(inputs).float().numpy()
+
+        variants[label] = run
+    return variants
+
+
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    from colorize_tf import metrics
+    from colorize_tf.core import metrics
 
     return float(np.mean(metrics.psnr(a, b)))
 
@@ -69,6 +113,7 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--train-size", type=int, default=96, help="training crop size")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-torch", action="store_true", help="leave out the PyTorch twin's rows")
     parser.add_argument("--runs", type=int, default=5, help="timed calls per block")
     parser.add_argument("--rounds", type=int, default=3, help="blocks per variant")
     parser.add_argument("--calibration-images", type=int, default=64)
@@ -86,7 +131,11 @@ def main(argv=None) -> int:
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     import keras
 
-    from colorize_tf import colorize, data, export, serving  # after the thread settings
+    from colorize_tf.data import pipeline as data
+    from colorize_tf.export import savedmodel  # after the thread settings
+    from colorize_tf.export import tflite as tflite_export
+    from colorize_tf.inference import files as colorize
+    from colorize_tf.inference import loader, serving
     from colorize_tf.models import build_generator, count_params
 
     size = serving.DEFAULT_SIZE
@@ -94,9 +143,9 @@ def main(argv=None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     keras_path = work / "generator.keras"
     if args.model:
-        generator = export.load_generator(args.model)
+        generator = loader.load_generator(args.model)
     elif keras_path.exists():
-        generator = export.load_generator(keras_path)
+        generator = loader.load_generator(keras_path)
         print(f"reusing {keras_path} and the files converted from it")
     else:
         keras.utils.set_random_seed(0)
@@ -141,7 +190,7 @@ def main(argv=None) -> int:
 
     saved_model = work / "saved_model"
     if not saved_model.exists():
-        export.export_savedmodel(generator, saved_model, size)
+        savedmodel.export_savedmodel(generator, saved_model, size)
     loaded = tf.saved_model.load(str(saved_model))
     predict_ab = loaded.signatures["predict_ab"]
     serve = loaded.signatures["serving_default"]
@@ -158,15 +207,15 @@ def main(argv=None) -> int:
         ("predict_ab", "fp32"), ("predict_ab", "fp16"), ("predict_ab", "int8"),
         ("colorize_rgb", "fp32"), ("colorize_rgb", "int8"),
     ]:  # fmt: skip
-        path = work / export.tflite_name(contract, precision)
+        path = work / tflite_export.tflite_name(contract, precision)
         if not path.exists():  # --work reuses files converted by an earlier run
             if precision == "int8" and calibration is None:
-                calibration = export.calibration_images(
+                calibration = tflite_export.calibration_images(
                     args.photos, size, args.calibration_images, split="train"
                 )
             start = time.perf_counter()
             path.write_bytes(
-                export.convert_tflite(generator, contract, precision, size, calibration)
+                tflite_export.convert_tflite(generator, contract, precision, size, calibration)
             )
             print(f"{path.name}: converted in {time.perf_counter() - start:.1f} s")
         print(f"{path.name}: {path.stat().st_size / 1e6:.1f} MB")
@@ -174,6 +223,9 @@ def main(argv=None) -> int:
         tflite[contract, precision] = runner
         x = l_norm if contract == "predict_ab" else image
         variants[f"TFLite {precision} {contract}"] = lambda runner=runner, x=x: runner.invoke(x)
+
+    peers = _torch_variants(l_norm, generator, args.threads) if not args.no_torch else {}
+    variants.update(peers)
 
     # Blocks of consecutive calls, repeated in rounds. Not call-by-call round robin: TF's
     # thread pools spin for a while after each op and steal the cores from a LiteRT call
@@ -196,6 +248,14 @@ def main(argv=None) -> int:
     for name, values in times.items():
         median = float(np.median(values))
         print(f"  {name:44s} {1000 * median:10.1f} {1000 * min(values):8.1f} {median / base:13.2f}")
+    if peers:
+        medians = {name: float(np.median(values)) for name, values in times.items()}
+        best_peer = min(peers, key=medians.get)
+        for name in ("Keras fp32", "Keras bf16 (mixed_bfloat16)", "TFLite int8 predict_ab"):
+            print(
+                f"  {name} / fastest PyTorch twin ({best_peer}): "
+                f"{medians[name] / medians[best_peer]:.2f}x"
+            )
 
     # --- quality on photos ---
     evaluation = (
@@ -244,7 +304,7 @@ def main(argv=None) -> int:
         ("TFLite int8 predict_ab", str(work / "predict_ab_int8.tflite")),
         ("SavedModel", str(work / "saved_model")),
     ]:
-        fn, _ = colorize.load_colorizer(model_path, size, args.threads)
+        fn = loader.load_colorizer(model_path, size=size, threads=args.threads)
         for output_format in ("jpeg", "png"):
             times = []
             for _ in range(3):

@@ -1,27 +1,36 @@
-"""GAN training-step time: ``ColorizationGAN.train_step`` (fp32 / bf16, with and without XLA)
-against the same architecture's step in PyTorch, on this machine's CPU.
+"""GAN training-step time: ``ColorizationGAN.train_step`` (fp32 / bf16, XLA, fused BN, threads)
+against the same architecture's step in PyTorch at its best, on this machine's CPU.
 
     pip install torch==2.13.0        # the [bench] extra; CPU build
     python bench/train_step.py                            # batch 16, 256x256: ~12+ min on 2 cores
     python bench/train_step.py --size 128 --batch 4       # a quick look
-    python bench/train_step.py --variants torch,bf16 --steps 5 --warmup 2
+    python bench/train_step.py --variants torch-cl-bf16,fp32,fp32-fbn --schedule turns
+    python bench/train_step.py --variants bf16 --steps 1 --warmup 1 --profile /tmp/prof
 
 What one step is, in every variant: one discriminator update (BCE-with-logits on real and on
 detached fake pairs, halved) then one generator update (adversarial BCE + 100 * L1), Adam 2e-4,
 betas (0.5, 0.999), the generator's forward pass shared by both, on one in-memory batch of
 random normalized L (batch, S, S, 1) and ab (batch, S, S, 2) in [-1, 1].
 
-* ``fp32``, ``bf16``, ``fp32-xla``, ``bf16-xla``: our ``build_generator`` / ``build_discriminator``
-  in ``ColorizationGAN.compile(..., jit_compile=False|True)`` under the float32 or
-  ``mixed_bfloat16`` global policy (``colorize_tf.distribute.set_precision``), run by Keras'
-  own ``fit`` on a repeated ``tf.data`` batch. A callback times each step from
+* ``fp32``, ``bf16``, ``fp32-xla``, ``bf16-xla``: our ``build_generator`` /
+  ``build_discriminator`` in ``ColorizationGAN.compile(..., jit_compile=False|True)`` under the
+  float32 or ``mixed_bfloat16`` global policy (``colorize_tf.training.distribute.set_precision``),
+  run by Keras' own ``fit`` on a repeated ``tf.data`` batch. A callback times each step from
   ``on_train_batch_begin`` to ``on_train_batch_end`` (after reading a loss back, so the step
   has finished); TF's default thread pools (inter/intra = number of cores).
-* ``torch``: ``bench/torch_reference.py``, a layer-for-layer PyTorch twin of the two networks
-  (NCHW, fp32) trained as the reference tutorial's ``MainModel.optimize`` does;
-  ``torch.set_num_threads(--torch-threads)``, all cores by default. ``torch-1t``: the same
-  with one thread (not run by default); OpenMP's two threads can lose to one when other
-  processes hold a core, so on a busy machine it is the fairer yardstick.
+  ``fp32-fbn``, ``bf16-fbn``: the same with ``compile(fused_batch_norm=True)`` (config
+  ``runtime.fused_batch_norm``: one fused BatchNormalization kernel per layer, same maths);
+  ``*-inter1``: one inter-op thread (ops one at a time, each on all cores).
+* ``jax-fp32``, ``jax-bf16`` (not run by default): the same networks under Keras' JAX backend,
+  stepped by the project's jitted JAX GAN step (``colorize_tf.training.jax_loop``, XLA on
+  the CPU); it takes uint8 RGB and converts to Lab inside the step (a little more work).
+* ``torch``, ``torch-bf16``, ``torch-cl-bf16``: ``bench/torch_reference.py``, a layer-for-layer
+  PyTorch twin of the two networks trained as the reference tutorial's ``MainModel.optimize``
+  does, in fp32 (NCHW), under ``torch.autocast("cpu", dtype=torch.bfloat16)`` (NCHW), and
+  channels-last + bf16 autocast: the ways a PyTorch user trains on a CPU. Threads: PyTorch's
+  own default (one per physical core; printed) unless ``--torch-threads``; ``torch-cl``
+  (channels-last fp32) and ``torch-cl-bf16-1t`` (one thread) are not run by default. Ratios
+  are to the FASTEST PyTorch variant of the run, so the peer is measured at its best.
 
 Each variant runs in its own fresh subprocess (the Keras dtype policy is global, and no
 variant should inherit another's memory or thread pools). Each makes ``--warmup`` untimed
@@ -33,8 +42,9 @@ but each idle process keeps its memory: at batch 16, 256x256 about 5 GB per TF v
 1.4 GB for torch (measured), so use it at small sizes or on a machine with room to spare.
 
 Printed: parameter counts of both twins (they must match), then per variant the median and
-min step time, images/s at the median, the ratio of median and min to the ``torch`` row, and
-whether the best Keras variant reaches the goal ``median <= 0.7 x torch``. The 1-minute load
+min step time, images/s at the median, the ratio of median and min to the fastest PyTorch
+variant, and whether the best Keras variant reaches the goal ``median <= 0.7 x`` that one.
+``--profile DIR`` traces the first timed step of each TF variant and prints its op types. The 1-minute load
 average during the timed steps is printed too: above the core count, other work was running.
 """
 
@@ -65,8 +75,13 @@ VARIANTS = {
     # Keras under its JAX backend: colorize_tf's jitted JAX GAN step (XLA on the CPU).
     "jax-fp32": ("jax", "float32"),
     "jax-bf16": ("jax", "mixed_bfloat16"),
-    # TF thread-pool settings: (precision, jit_compile, inter-op threads, intra-op threads).
-    "bf16-inter1": ("bf16", False, 1, 0),
+    # Keras options: (precision, jit_compile, inter-op threads, intra-op threads, fused BN);
+    # threads 0: TF's default (all cores).
+    "fp32-fbn": ("none", False, 0, 0, True),
+    "bf16-fbn": ("bf16", False, 0, 0, True),
+    "fp32-inter1": ("none", False, 1, 0, False),
+    "bf16-inter1": ("bf16", False, 1, 0, False),
+    "fp32-fbn-inter1": ("none", False, 1, 0, True),
 }
 DEFAULT_VARIANTS = ("torch", "torch-bf16", "torch-cl-bf16", "fp32", "bf16", "fp32-xla", "bf16-xla")
 GOAL_RATIO = 0.7
@@ -126,6 +141,8 @@ def _top_ops(logdir: str, count: int = 25) -> list[tuple[str, float, int]]:
                     if ":" not in name or name.startswith(("tf.", "__")):
                         continue
                     kind = name.rsplit(":", 1)[1]
+                    if kind in ("Process", "Run") or kind.startswith("__"):
+                        continue  # the executor's and the function's spans around the ops
                     entry = totals.setdefault(kind, [0.0, 0])
                     entry[0] += event.duration_ps / 1e9
                     entry[1] += 1
@@ -144,14 +161,14 @@ def run_keras(variant: str, args: argparse.Namespace) -> None:
     import keras
     import tensorflow as tf
 
-    from colorize_tf.distribute import make_optimizer, set_precision
-    from colorize_tf.gan import ColorizationGAN
     from colorize_tf.models import build_discriminator, build_generator, count_params
+    from colorize_tf.training.distribute import set_precision
+    from colorize_tf.training.gan import ColorizationGAN
+    from colorize_tf.training.recipe import make_optimizer
 
-    precision, xla, *threads = VARIANTS[variant]
-    if threads:
-        tf.config.threading.set_inter_op_parallelism_threads(threads[0])
-        tf.config.threading.set_intra_op_parallelism_threads(threads[1])
+    precision, xla, inter, intra, fused = (VARIANTS[variant] + (0, 0, False))[:5]
+    tf.config.threading.set_inter_op_parallelism_threads(inter)
+    tf.config.threading.set_intra_op_parallelism_threads(intra)
     keras.utils.set_random_seed(0)
     policy = set_precision(precision)
     generator = build_generator(args.size)
@@ -164,6 +181,7 @@ def run_keras(variant: str, args: argparse.Namespace) -> None:
         phase="gan",
         jit_compile=xla,  # explicit: "auto" means no XLA on a CPU-only machine
         steps_per_execution=1,
+        fused_batch_norm=fused,
     )
     threads = tf.config.threading
     ready = {
@@ -171,7 +189,8 @@ def run_keras(variant: str, args: argparse.Namespace) -> None:
             "generator": list(count_params(generator)),
             "discriminator": list(count_params(discriminator)),
         },
-        "detail": f"policy {policy}, jit_compile={gan.jit_compile}, TF inter/intra threads "
+        "detail": f"policy {policy}, jit_compile={gan.jit_compile}, fused_batch_norm={fused}, "
+        "TF inter/intra threads "
         f"{threads.get_inter_op_parallelism_threads()}/"
         f"{threads.get_intra_op_parallelism_threads()} (0 = all cores)",
     }
@@ -202,7 +221,8 @@ def run_keras(variant: str, args: argparse.Namespace) -> None:
                 ops_ms = _top_ops(args.profile)
                 total = sum(ms for _, ms, _ in _top_ops(args.profile, 10**6))
                 print(f"profiled step {seconds:.2f} s (with tracing); op time {total / 1e3:.2f} s "
-                      f"summed over threads; top op types (ms, share, calls):")  # fmt: skip
+                      "summed over the ops (each op's wall time; ops overlap when inter-op "
+                      "threads run them side by side); top op types (ms, share, calls):")  # fmt: skip
                 for kind, ms, calls in ops_ms:
                     print(f"  {kind:40s} {ms:10.1f} {ms / total:6.1%} {calls:6d}")
             _step_done(self._start)
@@ -227,11 +247,8 @@ def run_jax(variant: str, args: argparse.Namespace) -> None:
     import keras
     import numpy as np
 
-    try:
-        from colorize_tf.training import jax_loop as jax_train
-    except ImportError:  # before the package's move into subpackages
-        from colorize_tf import jax_train
     from colorize_tf.models import build_discriminator, build_generator, count_params
+    from colorize_tf.training import jax_loop as jax_train
 
     policy = VARIANTS[variant][1]
     keras.utils.set_random_seed(0)
