@@ -21,6 +21,12 @@ from typing import Any
 
 import yaml
 
+# The one pixel limit of training, evaluation and colorize, checked from the file header before
+# any pixel is decoded: a 12,000 x 8,000 scan (~3 GB of float tensors on colorize's way). Here,
+# the lowest room, so that data, inference and every command share it; each takes its own
+# limit too (data.max_pixels, --max-pixels).
+DEFAULT_MAX_PIXELS = 100_000_000
+
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DEFAULT_CONFIG = "quickstart"
 
@@ -41,7 +47,7 @@ class DataConfig:
     batch_per_replica: int = 0  # >0: the global batch is this times the replicas (TPU configs)
     val_batch_size: int = 8
     max_images: int = 0  # 0: all; the paper used 10,000 COCO images
-    max_pixels: int = 60_000_000  # larger images are refused with a message
+    max_pixels: int = DEFAULT_MAX_PIXELS  # larger images are skipped with a message
     shuffle_buffer: int = 1024
     cache: bool = True  # cache decoded, resized images in memory
     max_zoom: float = (

@@ -26,9 +26,18 @@ def _jpeg_ratio_index(encoded: tf.Tensor, min_short_side: int) -> tf.Tensor:
     return tf.add_n(fits)  # ratios that fit form a prefix, so their count is the index
 
 
-def _over_white(rgb: tf.Tensor, alpha: tf.Tensor) -> tf.Tensor:
-    # Transparent pixels hold arbitrary colors; white is what a viewer shows behind them.
-    return rgb * alpha + (1.0 - alpha)
+def over_white(values: tf.Tensor, alpha: tf.Tensor) -> tf.Tensor:
+    """Color (..., c) and alpha (..., 1) -> color composited over white (..., c), in-graph.
+
+    Float values in [0, 1] stay float; uint8 is mixed in float32 and rounded back to uint8
+    (the numpy twin: ``colorize_tf.data.image_files.over_white``). Transparent pixels hold
+    arbitrary colors; white is what a viewer shows behind them.
+    """
+    if values.dtype == tf.uint8:
+        a = tf.cast(alpha, tf.float32) / 255.0
+        mixed = tf.cast(values, tf.float32) * a + 255.0 * (1.0 - a)
+        return tf.cast(tf.round(mixed), tf.uint8)
+    return values * alpha + (1.0 - alpha)
 
 
 def _to_rgb(image: tf.Tensor) -> tf.Tensor:
@@ -36,9 +45,9 @@ def _to_rgb(image: tf.Tensor) -> tf.Tensor:
     gray = image[..., :1]
     branches = [
         lambda: tf.tile(gray, [1, 1, 3]),
-        lambda: _over_white(tf.tile(gray, [1, 1, 3]), image[..., 1:2]),
+        lambda: over_white(tf.tile(gray, [1, 1, 3]), image[..., 1:2]),
         lambda: image[..., :3],
-        lambda: _over_white(image[..., :3], image[..., 3:4]),
+        lambda: over_white(image[..., :3], image[..., 3:4]),
     ]
     return tf.switch_case(tf.shape(image)[-1] - 1, branches)
 

@@ -31,8 +31,11 @@ import time
 from collections.abc import Iterator, Sequence
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
+from colorize_tf.config import DEFAULT_MAX_PIXELS
+from colorize_tf.data.image_files import ImageFileError, read_rgb
+from colorize_tf.data.listing import relative_name, walk_files
 from colorize_tf.data.samples import sample_photo_dir, sample_photo_paths
 from colorize_tf.data.spec import (
     IMAGE_EXTENSIONS,
@@ -116,11 +119,7 @@ def list_image_files(source: str) -> tuple[str, list[str]]:
             "image files only; TFRecord / TFDS sources need colorize_tf.data.pipeline)"
         )
     root = os.path.abspath(source)
-    paths = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames.sort()
-        paths += [os.path.join(dirpath, f) for f in sorted(filenames)
-                  if f.lower().endswith(IMAGE_EXTENSIONS)]  # fmt: skip
+    paths = walk_files(root)
     if not paths:
         raise DataSourceError(f"no image files ({' '.join(IMAGE_EXTENSIONS)}) under {root}")
     return root, paths
@@ -138,7 +137,7 @@ def split_files(
     paths = paths[:max_images] if max_images > 0 else paths
     if split == "all":
         return paths
-    names = [os.path.relpath(p, root).replace(os.sep, "/") for p in paths]
+    names = [relative_name(p, root) for p in paths]
     tags = assign_splits(names, val_fraction)
     chosen = [p for p, tag in zip(paths, tags, strict=True) if tag == split]
     if not chosen:
@@ -150,21 +149,14 @@ def split_files(
 # --- decoding -------------------------------------------------------------------------------
 
 
-def decode_photo(path: str, short_side: int) -> Image.Image:
-    """One file -> upright RGB PIL image whose short side is ``short_side`` (aspect <= 4:1)."""
-    with Image.open(path) as image:
-        width, height = image.size
-        scale = short_side / min(width, height)
-        # JPEG: let libjpeg decode at 1/2, 1/4 or 1/8 scale while the short side stays large
-        # enough; several times faster than a full decode for big photos.
-        image.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
-        image = ImageOps.exif_transpose(image)
-        if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-            # Transparent pixels hold arbitrary colors; white is what a viewer shows behind them.
-            rgba = image.convert("RGBA")
-            image = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            image.alpha_composite(rgba)
-        image = image.convert("RGB")
+def decode_photo(path: str, short_side: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """One file -> upright RGB PIL image whose short side is ``short_side`` (aspect <= 4:1).
+
+    Read by ``image_files.read_rgb`` (alpha over white; ``ImageFileError`` names the file).
+    """
+    # JPEG: let libjpeg decode at 1/2, 1/4 or 1/8 scale while the short side stays large
+    # enough; several times faster than a full decode for big photos.
+    image = read_rgb(path, max_pixels, short_side=short_side)
     width, height = image.size
     short = min(width, height)
     max_long = math.floor(short * MAX_ASPECT)
@@ -176,16 +168,24 @@ def decode_photo(path: str, short_side: int) -> Image.Image:
     return image.resize(size, Image.BILINEAR, box=(left, top, left + crop_w, top + crop_h))
 
 
-def decode_photos(paths: Sequence[str], short_side: int, workers: int = 0) -> list[Image.Image]:
+def decode_photos(
+    paths: Sequence[str],
+    short_side: int,
+    workers: int = 0,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> list[Image.Image]:
     """Decode every path in parallel (PIL releases the GIL), in order.
 
-    An unreadable file is skipped and named in a warning (one bad photo must not end a run);
-    if none can be read, ``DataSourceError``.
+    An unreadable file, or one over ``max_pixels`` (the TF pipeline's pre-scan skips by the
+    same limit), is skipped and named in a warning (one bad photo must not end a run); if none
+    can be read, ``DataSourceError``.
     """
 
     def load(path: str) -> Image.Image | str:
         try:
-            return decode_photo(path, short_side)
+            return decode_photo(path, short_side, max_pixels)
+        except ImageFileError as error:  # names the file
+            return str(error)
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
             return f"{path}: {error}"
 

@@ -58,7 +58,10 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from colorize_tf.config import DEFAULT_MAX_PIXELS
 from colorize_tf.data import coco
+from colorize_tf.data.image_files import ImageFileError, open_image
+from colorize_tf.data.listing import relative_name, walk_files
 from colorize_tf.data.samples import sample_photo_dir, sample_photo_paths
 from colorize_tf.data.spec import (
     IMAGE_EXTENSIONS,
@@ -73,7 +76,6 @@ AUTOTUNE = tf.data.AUTOTUNE
 TFRECORD_SUFFIXES = (".tfrecord", ".tfrec")
 SPLITS = ("train", "val", "all")
 
-DEFAULT_MAX_PIXELS = 80_000_000  # ~ a 10,000 x 8,000 photo; PIL itself warns above 89 MP
 SKIPPED_NAMED_MAX = 200  # lines of skipped files in one log record; the rest are counted
 
 FEATURE_ENCODED = "image/encoded"
@@ -162,32 +164,18 @@ def _is_complete(path: str, image_format: str, size: int) -> bool:
 
 def check_image_file(path: str, name: str, max_pixels: int) -> ImageFile | str:
     """Pre-scan one file with PIL: an ``ImageFile``, or the reason it cannot be used."""
-    from PIL import Image, UnidentifiedImageError
-
     try:
-        size = os.path.getsize(path)
-        if size == 0:
-            return "empty file (0 bytes)"
-        with Image.open(path) as im:
+        with open_image(path, max_pixels) as im:
             width, height = im.size
             if im.format not in _TF_DECODABLE:
                 return f"{im.format} images are not supported (use JPEG, PNG, GIF, BMP or WebP)"
-            if width * height > max_pixels:
-                return (
-                    f"too large: {width}x{height} = {width * height / 1e6:.1f} MP exceeds "
-                    f"max_pixels={max_pixels:,} (raise max_pixels / --max-pixels to accept it)"
-                )
             orientation = int(im.getexif().get(0x0112, 1))
-            if not _is_complete(path, im.format, size):
+            if not _is_complete(path, im.format, os.path.getsize(path)):
                 # The slow path: a real decode (at 1/8 scale for JPEG) finds truncation.
                 im.draft("RGB", (max(1, width // 8), max(1, height // 8)))
                 im.load()
-    except Image.DecompressionBombError as e:
-        return f"too large for PIL to open safely: {e}"
-    except UnidentifiedImageError:
-        return "not an image (unrecognised content)"
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
-        return f"unreadable ({e})"
+    except ImageFileError as e:
+        return e.reason
     return ImageFile(path, name, width, height, orientation if 1 <= orientation <= 8 else 1)
 
 
@@ -205,17 +193,10 @@ def scan_source(
         root = spec.location
     elif spec.kind == "folder":
         root = spec.location
-        paths = []
-        for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-            dirnames.sort()
-            paths += [
-                os.path.join(dirpath, f)
-                for f in sorted(filenames)
-                if f.lower().endswith(IMAGE_EXTENSIONS)
-            ]
+        paths = walk_files(root)
     else:
         raise ValueError(f"{spec.kind} sources hold records, not files: cannot list {spec}")
-    names = [os.path.relpath(p, root).replace(os.sep, "/") for p in paths]
+    names = [relative_name(p, root) for p in paths]
     images: list[ImageFile] = []
     skipped: list[tuple[str, str]] = []
     start = 0

@@ -12,7 +12,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".webp")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".webp")  # tf.io decodes
+JPEG_EXTENSIONS = IMAGE_EXTENSIONS[:3]
+# PIL reads these too, TensorFlow does not: photos to colorize, not to train on.
+PIL_ONLY_EXTENSIONS = (".tif", ".tiff")
+# TFRecord shards keep this short side: room for crop 256 x zoom 1.25 (= 320) and then some.
+DEFAULT_PREPARE_SHORT_SIDE = 384
 MAX_ZOOM = 1.25  # training crops cover 1/1.25 .. 1 of the short side
 MAX_ASPECT = 4.0  # longer sides are center-cropped first, so panoramas cannot blow up memory
 

@@ -68,15 +68,10 @@ class ExportError(RuntimeError):
 
 def check_photos() -> list[np.ndarray]:
     """The embedded sample photos at full size, uint8 RGB (H, W, 3) each: the parity set."""
-    from PIL import Image
-
+    from colorize_tf.data.image_files import read_rgb
     from colorize_tf.data.samples import sample_photo_paths
 
-    photos = []
-    for path in sample_photo_paths():
-        with Image.open(path) as image:
-            photos.append(np.asarray(image.convert("RGB")))
-    return photos
+    return [np.asarray(read_rgb(path)) for path in sample_photo_paths()]
 
 
 def _require(name: str, precision: str, psnr: dict[str, float]) -> None:

@@ -35,6 +35,7 @@ import numpy as np
 import tensorflow as tf
 
 from colorize_tf.core import color
+from colorize_tf.data.image_ops import over_white
 
 DEFAULT_SIZE = 256  # the input size of a generator that does not record its own
 MIN_SIDE = 8  # below this a side holds no structure to colorize (often a broken decode)
@@ -168,14 +169,6 @@ def _chunked(fn, inputs: list[tf.Tensor], out_channels: int, out_dtype: tf.DType
     return tf.reshape(out, tf.concat([leading, [out_channels]], axis=0))
 
 
-def _over_white(values: tf.Tensor, alpha: tf.Tensor) -> tf.Tensor:
-    """uint8 color (..., c) and alpha (..., 1) -> uint8 composited over white (..., c)."""
-    # Transparent pixels hold arbitrary colors; white is what a viewer shows behind them.
-    a = tf.cast(alpha, tf.float32) / 255.0
-    mixed = tf.cast(values, tf.float32) * a + 255.0 * (1.0 - a)
-    return tf.cast(tf.round(mixed), tf.uint8)
-
-
 def _gray_l_table() -> tf.Tensor:
     """(256,) normalized L of the gray levels R = G = B = 0..255, through ``color.py``."""
     levels = tf.range(256, dtype=tf.int32)
@@ -203,9 +196,9 @@ def luminance(images: tf.Tensor, xla: bool = True) -> tf.Tensor:
 
     branches = [
         lambda: gray(images[..., :1]),
-        lambda: gray(_over_white(images[..., :1], images[..., 1:2])),
+        lambda: gray(over_white(images[..., :1], images[..., 1:2])),
         lambda: rgb(images[..., :3]),
-        lambda: rgb(_over_white(images[..., :3], images[..., 3:4])),
+        lambda: rgb(over_white(images[..., :3], images[..., 3:4])),
     ]
     channels = images.shape[-1]
     if channels is not None:
