@@ -36,7 +36,7 @@ pytest.importorskip("uvicorn", reason="the app extra is not installed")
 
 from colorize_tf.app import jobs, server  # noqa: E402
 from colorize_tf.data.samples import sample_photo_paths  # noqa: E402
-from colorize_tf.inference.files import read_image  # noqa: E402
+from colorize_tf.inference.images import read_image  # noqa: E402
 from colorize_tf.inference.loader import load_colorizer  # noqa: E402
 
 START_TIMEOUT_S = 240  # TensorFlow import, model load and the warm-up call, on a busy CPU

@@ -24,7 +24,7 @@ from test_app import (
     tiny_model_file,
 )
 
-from colorize_tf.inference.files import read_image
+from colorize_tf.inference.images import read_image
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -16,7 +16,7 @@ from colorize_tf.cli import colorize as colorize_cli
 from colorize_tf.core import metrics
 from colorize_tf.export import export_lib as export
 from colorize_tf.inference import files as colorize
-from colorize_tf.inference import serving
+from colorize_tf.inference import images, serving
 
 
 @pytest.fixture
@@ -155,7 +155,7 @@ def test_every_model_format_colorizes_at_full_size(
     name, min_psnr, generator, model_path, photos_dir, tmp_path_factory
 ):
     exported = exported_once(tmp_path_factory.getbasetemp(), generator)
-    image, _ = colorize.read_image(photos_dir / "rotated.jpg")  # 100 x 160 upright
+    image, _ = images.read_image(photos_dir / "rotated.jpg")  # 100 x 160 upright
     expected = colorize_tf.load_colorizer(model_path)(image)
     out = colorize_tf.load_colorizer(str(exported / name))(image)
     assert out.shape == (160, 100, 3)
@@ -177,7 +177,7 @@ def test_default_model_is_the_shipped_preset(photos_dir, tmp_path, capsys, monke
     code, stdout, _ = run([str(photos_dir / "gray.png"), "--out", "out"], capsys)
     assert code == 0 and "1 written" in stdout
     written = np.asarray(Image.open(tmp_path / "out" / "gray.png"))
-    image, _ = colorize.read_image(photos_dir / "gray.png")
+    image, _ = images.read_image(photos_dir / "gray.png")
     expected = colorize_tf.load_colorizer()(image)  # the shipped preset, in Python
     assert np.abs(written.astype(int) - expected.astype(int)).max() <= 1
 
@@ -190,10 +190,10 @@ def test_nothing_to_do_is_an_error(tmp_path, capsys):
 def test_sixteen_bit_and_palette_images_are_read(tmp_path):
     ramp = (np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 16).astype(np.uint16)
     Image.fromarray(ramp).save(tmp_path / "deep.png")
-    image, _ = colorize.read_image(tmp_path / "deep.png")
+    image, _ = images.read_image(tmp_path / "deep.png")
     assert image.shape == (64, 64, 1) and image.max() >= 250  # full range, not clipped at 255
     Image.fromarray(np.zeros((20, 20, 3), np.uint8)).convert("P").save(tmp_path / "pal.gif")
-    image, image_format = colorize.read_image(tmp_path / "pal.gif")
+    image, image_format = images.read_image(tmp_path / "pal.gif")
     assert image.shape == (20, 20, 3) and image_format == "GIF"
 
 
@@ -207,7 +207,7 @@ def test_dotted_names_keep_their_dots_and_errors_do_not_stop_a_batch(tmp_path):
         calls.append(image.shape)
         if len(calls) == 1:
             raise tf.errors.InvalidArgumentError(None, None, "broken graph")
-        return colorize.display_rgb(image)
+        return images.display_rgb(image)
 
     summary = colorize.colorize_files(jobs, flaky, tmp_path / "out", verbose=False)
     assert summary.written == 1 and len(summary.failed) == 1

@@ -32,13 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from colorize_tf.inference.files import (
-    DEFAULT_MAX_PIXELS,
-    SkipImage,
-    display_rgb,
-    read_image,
-    write_image,
-)
+from colorize_tf.config import DEFAULT_MAX_PIXELS
+from colorize_tf.inference.images import SkipImage, display_rgb, read_image, write_image
 from colorize_tf.inference.video import VideoError, is_video_name
 
 RESULT_FILES = {

@@ -57,7 +57,7 @@ def score_batches(colorize, dataset, limit: int = 0, full_res: bool = False, pro
         for files the full-resolution pass could not read.
     """
     from colorize_tf.core import metrics
-    from colorize_tf.inference import files as colorize_cli
+    from colorize_tf.inference import images
 
     rows, samples, skipped = [], [], []
     for batch in dataset:
@@ -74,11 +74,11 @@ def score_batches(colorize, dataset, limit: int = 0, full_res: bool = False, pro
             row.update({f"gray_{k}": float(gray[k][i]) for k in METRIC_NAMES})
             if full_res and os.path.isfile(row["path"]):
                 try:
-                    original, _ = colorize_cli.read_image(row["path"])
-                except colorize_cli.SkipImage as e:
+                    original, _ = images.read_image(row["path"])
+                except images.SkipImage as e:
                     skipped.append((row["path"], f"full resolution: {e}"))
                 else:
-                    full_true = colorize_cli.display_rgb(original)
+                    full_true = images.display_rgb(original)
                     full = metrics.image_metrics(colorize(original)[None], full_true[None])
                     row.update({f"full_{k}": float(np.asarray(full[k])[0]) for k in METRIC_NAMES})
             rows.append(row)
@@ -216,13 +216,14 @@ def evaluate(
     """
     import keras
 
+    from colorize_tf.config import DEFAULT_MAX_PIXELS
     from colorize_tf.data import pipeline as data
     from colorize_tf.data import sources
     from colorize_tf.inference.loader import load_colorizer
 
     colorize = load_colorizer(model, size=model_size)
     description = colorize.description
-    max_pixels = max_pixels or data.DEFAULT_MAX_PIXELS
+    max_pixels = max_pixels or DEFAULT_MAX_PIXELS
     dataset = data.build_eval_rgb_dataset(
         data_source,
         split=split,

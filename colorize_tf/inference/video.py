@@ -344,7 +344,7 @@ def colorize_video(
 
     av = load_av()
     if max_pixels is None:
-        from colorize_tf.inference.files import DEFAULT_MAX_PIXELS as max_pixels
+        from colorize_tf.config import DEFAULT_MAX_PIXELS as max_pixels
     info = info or probe(source, max_pixels)
     smoother = (
         None
@@ -425,13 +425,14 @@ def colorize_videos(
     """Colorize every video job (``colorize.Job``) into ``out_dir/NAME.mp4``, recording
     written, kept and failed files in ``summary`` (a ``colorize.Summary``); never raises for
     a bad input. ``inputs``: real paths of every input of the run, never overwritten."""
-    from colorize_tf.inference.files import _inside, _note
+    from colorize_tf.data.listing import inside
+    from colorize_tf.inference.files import _note
 
     out_real = os.path.realpath(out_dir)
     for job in jobs:
         target = out_dir / job.name.with_name(job.name.name + OUTPUT_EXTENSION)
         try:
-            if not _inside(str(target), out_real):
+            if not inside(str(target), out_real):
                 raise VideoError(job.source, f"output {target} would be outside --out")
             if os.path.realpath(target) in inputs | {os.path.realpath(job.source)}:
                 raise VideoError(job.source, f"output {target} would overwrite an input")
