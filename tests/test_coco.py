@@ -23,7 +23,6 @@ from PIL import Image
 
 from colorize_tf.cli import data as data_cli
 from colorize_tf.data import coco, download, sources
-from colorize_tf.data import pipeline as data
 
 NAMES = [f"{i:012d}.jpg" for i in (9, 25, 30, 34, 36)]
 
@@ -303,7 +302,7 @@ def test_a_coco_source_downloads_once_then_is_a_folder(server, tmp_path, monkeyp
     assert len(server.ranges) == 1
     server.close()  # from now on the network is gone
     assert sources.parse_source("coco") == spec
-    images = data.list_images("coco", max_images=3)
+    images = sources.list_images("coco", max_images=3)
     assert [os.path.basename(p) for p in images] == NAMES[:3]
 
 

@@ -17,9 +17,11 @@ from PIL import Image, ImageOps
 from skimage import color as skcolor
 
 from colorize_tf.cli import data as data_cli
+from colorize_tf.data import image_ops, sources
 from colorize_tf.data import pipeline as data
-from colorize_tf.data import sources
 from colorize_tf.data import tfrecords as prepare
+from colorize_tf.data.image_files import ImageFileError, over_white, read_rgb
+from colorize_tf.data.listing import relative_name, walk_files
 from colorize_tf.data.samples import SAMPLE_PHOTOS
 
 CROP = 32
@@ -64,7 +66,7 @@ def paths_of(ds: tf.data.Dataset) -> list[str]:
 
 
 def decode_file(path: str, orientation: int = 1) -> np.ndarray:
-    return data.decode_image(tf.io.read_file(path), orientation).numpy()
+    return image_ops.decode_image(tf.io.read_file(path), orientation).numpy()
 
 
 # --- sources -------------------------------------------------------------------------------
@@ -82,17 +84,17 @@ def decode_file(path: str, orientation: int = 1) -> np.ndarray:
     ],
 )
 def test_source_grammar(text, kind, location, tfds_split):
-    assert data.parse_source(text) == data.Source(kind, location, tfds_split)
+    assert sources.parse_source(text) == sources.Source(kind, location, tfds_split)
 
 
 def test_unknown_source_says_what_is_accepted(tmp_path):
     with pytest.raises(ValueError, match="not an existing directory.*tfds:NAME"):
-        data.parse_source(str(tmp_path / "missing"))
+        sources.parse_source(str(tmp_path / "missing"))
 
 
 def test_embedded_samples_yield_batches_and_split_both_ways():
-    train = data.list_images("samples", "train")
-    val = data.list_images("samples", "val")
+    train = sources.list_images("samples", "train")
+    val = sources.list_images("samples", "val")
     assert len(train) >= 1 and len(val) >= 1 and not set(train) & set(val)
     assert sorted(os.path.basename(p) for p in train + val) == sorted(SAMPLE_PHOTOS)
     ds = data.build_dataset("samples", split="train", training=True, batch_size=2, crop_size=64)
@@ -129,12 +131,12 @@ def test_eval_crop_is_short_side_resize_then_center_crop():
     # center 32 x 32 is exactly the red square.
     image = np.zeros((64, 128, 3), np.uint8)
     image[:, :32], image[:, 32:96], image[:, 96:] = BLUE, RED, BLUE
-    rgb = data.eval_crop(tf.constant(image), CROP).numpy()
+    rgb = image_ops.eval_crop(tf.constant(image), CROP).numpy()
     assert rgb.shape == (CROP, CROP, 3)
     inner = rgb[:, 1:-1]  # the outermost columns blend with blue through the resize filter
     np.testing.assert_allclose(inner, np.broadcast_to(np.array(RED) / 255, inner.shape), atol=1e-6)
     # Portrait: the crop is taken from the vertical center.
-    portrait = data.eval_crop(tf.constant(np.transpose(image, (1, 0, 2))), CROP).numpy()
+    portrait = image_ops.eval_crop(tf.constant(np.transpose(image, (1, 0, 2))), CROP).numpy()
     np.testing.assert_allclose(portrait[1:-1], np.array(RED) / 255 + 0 * portrait[1:-1], atol=1e-6)
 
 
@@ -164,9 +166,9 @@ def test_preprocessing_agrees_eagerly_and_inside_a_dataset_map(tmp_path):
     seed = tf.constant([7, 11], tf.int64)
 
     def preprocess(encoded, seed):
-        image = data.resize_short_side(data.decode_image(encoded, 1, 40), 40)
-        eval_l, eval_ab = data.to_l_ab(data.eval_crop(image, CROP))
-        train_l, train_ab = data.to_l_ab(data.train_crop(image, CROP, seed))
+        image = image_ops.resize_short_side(image_ops.decode_image(encoded, 1, 40), 40)
+        eval_l, eval_ab = image_ops.to_l_ab(image_ops.eval_crop(image, CROP))
+        train_l, train_ab = image_ops.to_l_ab(image_ops.train_crop(image, CROP, seed))
         return eval_l, eval_ab, train_l, train_ab
 
     eager = preprocess(encoded, seed)
@@ -176,8 +178,8 @@ def test_preprocessing_agrees_eagerly_and_inside_a_dataset_map(tmp_path):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
     # And the whole eval pipeline (cache, batching, XLA-compiled Lab) gives the same crop as
     # its steps run eagerly.
-    image = data.resize_short_side(data.decode_image(encoded, 1, CROP), CROP)
-    eager_l, eager_ab = data.to_l_ab(data.eval_crop(image, CROP))
+    image = image_ops.resize_short_side(image_ops.decode_image(encoded, 1, CROP), CROP)
+    eager_l, eager_ab = image_ops.to_l_ab(image_ops.eval_crop(image, CROP))
     batch = next(iter(data.build_eval_rgb_dataset(str(tmp_path), split="all", crop_size=CROP)))
     np.testing.assert_allclose(batch["l_norm"][0].numpy(), eager_l.numpy(), atol=1e-5)
     np.testing.assert_allclose(batch["ab_norm"][0].numpy(), eager_ab.numpy(), atol=1e-5)
@@ -190,7 +192,9 @@ def test_train_crops_jitter_scale_and_flip():
     image[..., 0] = np.round(np.linspace(0, 255, width))[None, :]
     spans, flips = [], 0
     for i in range(60):
-        rgb = data.train_crop(tf.constant(image), CROP, tf.constant([i, 5], tf.int64), 1.25).numpy()
+        rgb = image_ops.train_crop(
+            tf.constant(image), CROP, tf.constant([i, 5], tf.int64), 1.25
+        ).numpy()
         first, last = rgb[:, 0, 0].mean() * 255, rgb[:, -1, 0].mean() * 255
         flips += int(last < first)
         spans.append(abs(last - first) / 255 * (width - 1) * CROP / (CROP - 1))
@@ -199,7 +203,7 @@ def test_train_crops_jitter_scale_and_flip():
     assert 15 <= flips <= 45  # ~half of 60 flipped
     # Equal seeds, equal crops.
     seed = tf.constant([3, 4], tf.int64)
-    a, b = (data.train_crop(tf.constant(image), CROP, seed).numpy() for _ in range(2))
+    a, b = (image_ops.train_crop(tf.constant(image), CROP, seed).numpy() for _ in range(2))
     np.testing.assert_array_equal(a, b)
 
 
@@ -298,7 +302,7 @@ def test_exif_orientation_is_honoured(tmp_path, orientation):
     exif = Image.Exif()
     exif[0x0112] = orientation
     Image.fromarray(quadrants(32, 48)).save(path, exif=exif, quality=95)
-    [found] = data.scan_source(str(tmp_path)).images
+    [found] = sources.scan_source(str(tmp_path)).images
     assert found.orientation == orientation
     got = decode_file(path, found.orientation).astype(int)
     upright = np.asarray(ImageOps.exif_transpose(Image.open(path))).astype(int)
@@ -334,7 +338,7 @@ def test_bad_files_are_skipped_counted_and_named(tmp_path, caplog):
     (root / "readme.txt").write_text("ignored: not an image extension")
 
     with caplog.at_level(logging.WARNING, logger="colorize_tf.data.sources"):
-        scan = data.scan_source(str(root), max_pixels=50_000)
+        scan = sources.scan_source(str(root), max_pixels=50_000)
     assert sorted(im.name for im in scan.images) == sorted(good)
     reasons = {os.path.basename(p): r for p, r in scan.skipped}
     assert sorted(reasons) == ["cut.jpg", "cut.png", "empty.jpg", "huge.png", "notes.jpg"]
@@ -369,12 +373,12 @@ def test_a_folder_without_usable_images_fails_before_training(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(ValueError, match=f"no usable images in {empty}.*0 candidate"):
-        data.list_images(str(empty))
+        sources.list_images(str(empty))
 
 
 def test_panoramas_are_capped_so_memory_stays_bounded():
     image = tf.zeros((10, 400, 3), tf.uint8)  # 40:1
-    assert data.resize_short_side(image, 20).shape == (20, 80, 3)  # center 4:1 kept
+    assert image_ops.resize_short_side(image, 20).shape == (20, 80, 3)  # center 4:1 kept
 
 
 # --- the split and sharding ----------------------------------------------------------------
@@ -382,37 +386,37 @@ def test_panoramas_are_capped_so_memory_stays_bounded():
 
 def test_split_is_deterministic_disjoint_and_stable_when_files_are_added():
     names = [f"dir{i % 7}/photo_{i:04d}.jpg" for i in range(1000)]
-    splits = data.assign_splits(names, 0.1)
-    assert splits == data.assign_splits(list(names), 0.1)
+    splits = sources.assign_splits(names, 0.1)
+    assert splits == sources.assign_splits(list(names), 0.1)
     val = {n for n, s in zip(names, splits, strict=True) if s == "val"}
     assert 70 <= len(val) <= 130  # ~10% of 1000 (binomial sd ~ 9.5)
     more = names + [f"new/{i}.png" for i in range(500)]
-    assert data.assign_splits(more, 0.1)[:1000] == splits
-    assert data.assign_splits(list(reversed(names)), 0.1) == list(reversed(splits))
+    assert sources.assign_splits(more, 0.1)[:1000] == splits
+    assert sources.assign_splits(list(reversed(names)), 0.1) == list(reversed(splits))
 
 
 def test_tiny_sources_get_a_train_and_a_val_image():
     for count in (2, 3, 7):
         names = [f"{i}.jpg" for i in range(count)]
-        splits = data.assign_splits(names, 0.1)
+        splits = sources.assign_splits(names, 0.1)
         assert splits.count("val") >= 1 and splits.count("train") >= 1, (count, splits)
-    assert data.assign_splits(["a.jpg", "b.jpg"], 0.9).count("train") == 1
+    assert sources.assign_splits(["a.jpg", "b.jpg"], 0.9).count("train") == 1
 
 
 def test_list_images_follows_the_split_and_max_images(tmp_path):
     root = folder_of(tmp_path, 12)
-    everything = data.list_images(root)
+    everything = sources.list_images(root)
     train, val = (
-        data.list_images(root, "train", val_fraction=0.3),
-        data.list_images(root, "val", val_fraction=0.3),
+        sources.list_images(root, "train", val_fraction=0.3),
+        sources.list_images(root, "val", val_fraction=0.3),
     )
     assert sorted(train + val) == everything and not set(train) & set(val) and val
     names = [os.path.basename(p) for p in everything]
-    tags = data.assign_splits(names, 0.3)
+    tags = sources.assign_splits(names, 0.3)
     assert [os.path.basename(p) for p in val] == [
         n for n, t in zip(names, tags, strict=True) if t == "val"
     ]
-    assert data.list_images(root, max_images=5) == everything[:5]
+    assert sources.list_images(root, max_images=5) == everything[:5]
 
 
 def test_input_context_shards_files_and_sets_the_per_replica_batch(tmp_path):
@@ -430,7 +434,7 @@ def test_input_context_shards_files_and_sets_the_per_replica_batch(tmp_path):
         )  # fmt: skip
         assert train.element_spec[0].shape == (2, CROP, CROP, 1)  # global 4 over 2 replicas
     assert not shards[0] & shards[1]
-    assert shards[0] | shards[1] == set(data.list_images(root)) and len(shards[0]) == 5
+    assert shards[0] | shards[1] == set(sources.list_images(root)) and len(shards[0]) == 5
 
 
 def test_cache_limit_only_decides_caching(tmp_path, caplog):
@@ -454,7 +458,9 @@ def test_prepare_then_read_tfrecords(tmp_path):
     exif[0x0112] = 8
     save(root / "odd name é.jpg", quadrants(48, 64), exif=exif, quality=95)
     out = tmp_path / "shards"
-    paths = data.prepare_tfrecords(str(root), str(out), num_shards=3, short_side=40, progress=False)
+    paths = prepare.prepare_tfrecords(
+        str(root), str(out), num_shards=3, short_side=40, progress=False
+    )
     assert [os.path.basename(p) for p in paths] == [
         f"all-0000{i}-of-00003.tfrecord" for i in range(3)
     ]
@@ -471,8 +477,10 @@ def test_prepare_then_read_tfrecords(tmp_path):
             feature["image/width"].int64_list.value[0],
         ) == image.shape[:2]
         records[name] = (image, feature["image/split"].bytes_list.value[0].decode())
-    assert sorted(records) == sorted(data.scan_source(str(root)).images[i].name for i in range(7))
-    tags = dict(zip(sorted(records), data.assign_splits(sorted(records), 0.1), strict=True))
+    assert sorted(records) == sorted(
+        sources.scan_source(str(root)).images[i].name for i in range(7)
+    )
+    tags = dict(zip(sorted(records), sources.assign_splits(sorted(records), 0.1), strict=True))
     assert {n: s for n, (_, s) in records.items()} == tags
     rotated, _ = records["odd name é.jpg"]
     assert rotated.shape == (53, 40, 3)  # orientation 8 applied: portrait, short side 40
@@ -483,7 +491,7 @@ def test_prepare_then_read_tfrecords(tmp_path):
     for source in (f"tfrecord:{out}/all-*", f"{out}/*.tfrecord"):
         val = data.build_eval_rgb_dataset(source, split="val", crop_size=CROP, batch_size=8)
         assert sorted(os.path.basename(p) for p in paths_of(val)) == sorted(
-            os.path.basename(p) for p in data.list_images(str(root), "val")
+            os.path.basename(p) for p in sources.list_images(str(root), "val")
         )
     from_records = next(
         iter(
@@ -503,7 +511,7 @@ def test_prepare_then_read_tfrecords(tmp_path):
     assert sum(int(b[0].shape[0]) for b in train) == len(records) - len(paths_of(val))
 
     with pytest.raises(FileExistsError, match="--overwrite"):
-        data.prepare_tfrecords(str(root), str(out), num_shards=2, progress=False)
+        prepare.prepare_tfrecords(str(root), str(out), num_shards=2, progress=False)
     assert data_cli.main(["prepare", str(root), str(out), "--shards", "2"]) == 2
     assert (
         data_cli.main(
@@ -583,7 +591,7 @@ def test_tfds_source_reads_a_locally_built_dataset(tfds_dir):
     assert counts["all"] == sorted(counts["train"] + counts["val"])
     # An explicit TFDS split is one pool, split by name hash like a folder.
     names = [f"img{i}.png" for i in range(6)]
-    tags = data.assign_splits(names, 0.5)
+    tags = sources.assign_splits(names, 0.5)
     explicit = data.build_eval_rgb_dataset(
         f"{source}:train",
         split="val",
@@ -635,7 +643,9 @@ def test_tfds_offline_fails_fast_with_a_clear_message(tmp_path, monkeypatch):
 def test_preview_command_draws_a_grid(tmp_path, capsys):
     out = tmp_path / "runs" / "preview.png"
     assert (
-        data_cli.main(["preview", "samples", "--out", str(out), "--count", "3", "--crop-size", "64"])
+        data_cli.main(
+            ["preview", "samples", "--out", str(out), "--count", "3", "--crop-size", "64"]
+        )
         == 0
     )
     assert f"wrote {out}" in capsys.readouterr().out
@@ -648,3 +658,91 @@ def test_preview_command_draws_a_grid(tmp_path, capsys):
         train_out
     )
     assert train_out.stat().st_size > 10_000
+
+
+# --- one walk, one reader, one alpha-over-white, one pixel limit ----------------------------
+
+
+def test_one_folder_walk_serves_training_the_numpy_path_and_colorize(tmp_path):
+    from colorize_tf.data import numpy_pipeline
+    from colorize_tf.inference import files
+
+    root = tmp_path / "walk"
+    names = ["b.jpg", "A.PNG", "a/z.jpeg", "a/b/c.webp", "c/x.gif", "c/y.bmp", "top.JPE"]
+    for name in names:
+        save(root / name, photo(12, 12), format="PNG" if name.lower().endswith("png") else None)
+    (root / "notes.txt").write_text("not an image")
+    save(root / "scan.tif", photo(12, 12))  # PIL reads TIFF, TensorFlow does not
+    out = root / "c" / "out"  # colorize's --out inside the input folder: not walked
+    save(out / "old.png", photo(12, 12))
+
+    walked = [relative_name(p, str(root)) for p in walk_files(str(root))]
+    # A folder's own files (sorted) first, then its subfolders in order; case kept, matched in any.
+    assert walked == [
+        "A.PNG", "b.jpg", "top.JPE", "a/z.jpeg", "a/b/c.webp", "c/x.gif", "c/y.bmp", "c/out/old.png",
+    ]  # fmt: skip
+    scanned = [im.name for im in sources.scan_source(str(root)).images]
+    assert scanned == walked  # 8 files, all readable
+    _, numpy_paths = numpy_pipeline.list_image_files(str(root))
+    assert [relative_name(p, str(root)) for p in numpy_paths] == walked
+    jobs, problems = files.find_inputs([str(root)], out)
+    assert problems == []
+    colorize_names = [str(job.name) for job in jobs]
+    # colorize: the same walk with TIFF added and its own --out left out.
+    assert colorize_names == ["A", "b", "scan", "top", "a/z", "a/b/c", "c/x", "c/y"]
+
+
+def test_alpha_over_white_in_numpy_and_in_the_graph_agree():
+    rng = np.random.default_rng(7)
+    color = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    alpha = rng.integers(0, 256, (64, 64, 1), dtype=np.uint8)
+    alpha[0, 0], alpha[0, 1] = 0, 255  # fully transparent -> white, opaque -> unchanged
+    composited = over_white(color, alpha)
+    np.testing.assert_array_equal(composited[0, 0], [255, 255, 255])
+    np.testing.assert_array_equal(composited[0, 1], color[0, 1])
+    in_graph = image_ops.over_white(tf.constant(color), tf.constant(alpha)).numpy()
+    np.testing.assert_array_equal(in_graph, composited)  # uint8: identical
+    as_float = image_ops.over_white(tf.constant(color / 255.0), tf.constant(alpha / 255.0))
+    assert np.abs(np.round(as_float.numpy() * 255.0) - composited).max() <= 1
+
+
+def test_one_reader_gives_the_tf_decode_of_alpha_and_names_the_file(tmp_path):
+    rng = np.random.default_rng(3)
+    rgba = rng.integers(0, 256, (24, 40, 4), dtype=np.uint8)
+    path = save(tmp_path / "clear.png", rgba)
+    from_pil = np.asarray(read_rgb(path)).astype(int)
+    from_tf = decode_file(path).astype(int)
+    assert from_pil.shape == from_tf.shape == (24, 40, 3)
+    assert np.abs(from_pil - from_tf).max() <= 1  # float32 in TF, float32 in numpy: rounding
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with pytest.raises(ImageFileError, match=r"empty\.jpg: empty file"):
+        read_rgb(str(tmp_path / "empty.jpg"))
+    (tmp_path / "notes.jpg").write_text("text")
+    with pytest.raises(ImageFileError, match=r"notes\.jpg: not an image"):
+        read_rgb(str(tmp_path / "notes.jpg"))
+    with pytest.raises(ImageFileError, match=r"clear\.png: too large: 40x24 .* max_pixels=959"):
+        read_rgb(path, max_pixels=959)
+    assert np.asarray(read_rgb(path, max_pixels=960)).shape == (24, 40, 3)
+
+
+def test_one_pixel_limit_for_training_evaluation_and_colorize():
+    import inspect
+
+    from colorize_tf import config
+    from colorize_tf.data import numpy_pipeline, tfrecords
+    from colorize_tf.evaluation import protocol
+    from colorize_tf.inference import files, images
+
+    assert config.DEFAULT_MAX_PIXELS == 100_000_000
+    assert config.DataConfig().max_pixels == config.DEFAULT_MAX_PIXELS  # training
+    defaults = {
+        f.__qualname__: inspect.signature(f).parameters["max_pixels"].default
+        for f in (
+            sources.scan_source, sources.list_images, data.decoded_images, data.build_dataset,
+            data.build_eval_rgb_dataset, tfrecords.prepare_tfrecords, numpy_pipeline.decode_photo,
+            images.read_image, files.colorize_files,
+        )
+    }  # fmt: skip
+    assert set(defaults.values()) == {config.DEFAULT_MAX_PIXELS}, defaults
+    # evaluation: None means the same default as training
+    assert inspect.signature(protocol.evaluate).parameters["max_pixels"].default is None

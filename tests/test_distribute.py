@@ -10,6 +10,7 @@ from PIL import Image
 
 from colorize_tf.config import ConfigError, load_config
 from colorize_tf.data import pipeline as data
+from colorize_tf.data import tfrecords
 from colorize_tf.training import distribute
 from colorize_tf.training.distribute import Hardware, StrategyError, check_accelerator
 from colorize_tf.training.loop import phase_plan
@@ -99,7 +100,7 @@ def test_record_sources_count_or_estimate_their_training_images(tmp_path):
     for i in range(9):
         Image.fromarray(smooth_photo(rng, i, 40, 48)).save(photos / f"p{i}.png")
     expected = len(sources.list_images(str(photos), split="train", val_fraction=0.3))
-    data.prepare_tfrecords(
+    tfrecords.prepare_tfrecords(
         str(photos),
         str(tmp_path / "shards"),
         num_shards=2,

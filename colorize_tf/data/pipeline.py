@@ -4,10 +4,10 @@ Its parts, each in its own file: ``colorize_tf.data.sources`` (source strings su
 a folder, ``tfrecord:PATTERN`` or ``tfds:NAME[:SPLIT]``; the file pre-scan; the deterministic
 train / val split; the encoded records of each source kind), ``colorize_tf.data.image_ops`` (the
 in-graph decode, orientation, resize, crops and Lab conversion) and ``colorize_tf.data.tfrecords``
-(TFRecord shards). This module joins them: ``decoded_images`` (any source -> upright images,
-sharded by input context), ``build_dataset`` and ``build_eval_rgb_dataset``, and the commands.
-The parts' public names are importable from here too (``data.list_images``,
-``data.decode_image``, ...; see ``__all__``).
+(TFRecord shards, written from ``decoded_images``). This module joins sources and image ops:
+``decoded_images`` (any source -> upright images, sharded by input context), ``build_dataset``
+and ``build_eval_rgb_dataset``, and ``preview``. Each part's names are imported from its own
+module; none is re-exported here.
 
 Examples
 --------
@@ -23,8 +23,8 @@ batches.
 Commands: ``python -m colorize_tf.data prepare SRC OUT --shards N``,
 ``python -m colorize_tf.data preview SRC --out grid.png`` and
 ``python -m colorize_tf.data download coco [DIR] [--set SET]`` (see ``colorize_tf.cli.data``).
- Under the TensorFlow
-Keras backend only: ``color`` runs on ``keras.ops`` inside ``tf.data`` graphs.
+Under the TensorFlow Keras backend only: ``color`` runs on ``keras.ops`` inside ``tf.data``
+graphs.
 """
 
 from __future__ import annotations
@@ -37,52 +37,27 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from colorize_tf.config import DEFAULT_MAX_PIXELS
 from colorize_tf.core import color
 from colorize_tf.data.image_ops import (
-    MAX_ASPECT,
-    MAX_ZOOM,
-    apply_orientation,
     decode_image,
     eval_crop,
     random_crop,
     resize_short_side,
     to_l_ab,
-    train_crop,
 )
 from colorize_tf.data.sources import (
-    DEFAULT_MAX_PIXELS,
-    IMAGE_EXTENSIONS,
     SPLITS,
-    ImageFile,
     Scan,
-    Source,
     assign_splits,
-    check_image_file,
     file_records,
-    list_images,
     parse_source,
     scan_source,
     select_split,
-    split_fractions,
     tfds_records,
     tfrecord_records,
 )
-from colorize_tf.data.tfrecords import DEFAULT_PREPARE_SHORT_SIDE, prepare_tfrecords
-
-__all__ = [
-    # defined here
-    "AUTOTUNE", "DEFAULT_CACHE_LIMIT_BYTES", "DEFAULT_CROP_SIZE", "DEFAULT_SHUFFLE_BUFFER",
-    "DecodedImages", "build_dataset", "build_eval_rgb_dataset", "decoded_images", "preview",
-    # from colorize_tf.data.sources
-    "DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "SPLITS", "ImageFile", "Scan", "Source",
-    "assign_splits", "check_image_file", "list_images", "parse_source", "scan_source",
-    "split_fractions",
-    # from colorize_tf.data.image_ops
-    "MAX_ASPECT", "MAX_ZOOM", "apply_orientation", "decode_image", "eval_crop", "random_crop",
-    "resize_short_side", "to_l_ab", "train_crop",
-    # from colorize_tf.data.tfrecords
-    "DEFAULT_PREPARE_SHORT_SIDE", "prepare_tfrecords",
-]  # fmt: skip
+from colorize_tf.data.spec import MAX_ASPECT, MAX_ZOOM
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +114,7 @@ def decoded_images(
     seed: int | None = None,
     tfds_data_dir: str | None = None,
     tfds_download: bool = True,
+    scan: Scan | None = None,
 ) -> DecodedImages:
     """Any source -> dicts {image: upright uint8 (h, w, 3) with short side ``short_side``, path,
     name, split} for this ``input_context``'s share of the images (``fast_resize``: see
@@ -147,7 +123,9 @@ def decoded_images(
     ``max_images`` > 0 first cuts the source to a fixed subset (files: the first in name order;
     TFRecord: the first records; TFDS: ``SPLIT[:max_images]``), then splits it. Bad images are
     skipped and named (files) or dropped by ``ignore_errors`` (records). A source with no usable
-    image in this split and shard raises ValueError here, before any training.
+    image in this split and shard raises ValueError here, before any training. ``scan``: the
+    file source's pre-scan when the caller already has it (``scan_source`` with the same
+    ``max_pixels`` and ``max_images``), so it is not run again.
     """
     spec = parse_source(source)
     if split not in SPLITS:
@@ -156,7 +134,8 @@ def decoded_images(
         raise ValueError(f"max_images must be >= 0 (0: all), got {max_images}")
     count = None
     if spec.kind in ("samples", "folder"):
-        scan = scan_source(spec, max_pixels=max_pixels, max_images=max_images)
+        if scan is None:
+            scan = scan_source(spec, max_pixels=max_pixels, max_images=max_images)
         chosen = select_split(scan, split, val_fraction)
         tags = assign_splits([im.name for im in scan.images], val_fraction)
         tag_of = {im.name: t for im, t in zip(scan.images, tags, strict=True)}
@@ -251,6 +230,7 @@ def build_dataset(
     tfds_data_dir: str | None = None,
     tfds_download: bool = True,
     jit_lab: bool = True,
+    scan: Scan | None = None,
 ) -> tf.data.Dataset:
     """Source -> batches of (l_norm (B, S, S, 1), ab_norm (B, S, S, 2)) float32 in [-1, 1].
 
@@ -259,6 +239,7 @@ def build_dataset(
     batches ``input_context.get_per_replica_batch_size(batch_size)``. ``drop_remainder`` makes
     B static too (TPU). ``seed`` makes shuffles and crops repeatable. ``jit_lab`` XLA-compiles
     the Lab conversion of uncached training batches (same values; False on TPU hosts).
+    ``scan``: a file source's pre-scan, reused (see ``decoded_images``).
     """
     if crop_size < 8:
         raise ValueError(f"crop_size must be >= 8 pixels, got {crop_size}")
@@ -280,6 +261,7 @@ def build_dataset(
         seed=seed,
         tfds_data_dir=tfds_data_dir,
         tfds_download=tfds_download,
+        scan=scan,
     )
     images = decoded.dataset.map(lambda x: x["image"])
     if not training:

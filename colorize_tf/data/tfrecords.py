@@ -13,19 +13,20 @@ import os
 
 import tensorflow as tf
 
+from colorize_tf.config import DEFAULT_MAX_PIXELS
+from colorize_tf.data.pipeline import decoded_images
 from colorize_tf.data.sources import (
-    DEFAULT_MAX_PIXELS,
     FEATURE_ENCODED,
     FEATURE_FILENAME,
     FEATURE_HEIGHT,
     FEATURE_SPLIT,
     FEATURE_WIDTH,
 )
+from colorize_tf.data.spec import DEFAULT_PREPARE_SHORT_SIDE
 
 log = logging.getLogger(__name__)
 
 AUTOTUNE = tf.data.AUTOTUNE
-DEFAULT_PREPARE_SHORT_SIDE = 384  # room for crop 256 x zoom 1.25 (= 320) and then some
 
 
 def _progbar(target: int | None):
@@ -86,8 +87,6 @@ def prepare_tfrecords(
             f"{out_dir} already holds {len(existing)} shard(s) such as {existing[0]}; "
             "pass --overwrite (overwrite=True) to replace them"
         )
-    from colorize_tf.data.pipeline import decoded_images  # data imports this module for its CLI
-
     images = decoded_images(
         source, split=split, short_side=short_side, val_fraction=val_fraction,
         max_pixels=max_pixels, max_images=max_images,
