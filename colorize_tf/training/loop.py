@@ -47,6 +47,13 @@ def _datasets(config: Config, strategy: tf.distribute.Strategy, global_batch: in
     """(distributed training dataset (repeats), validation dataset, train image count or None,
     how the count was had: ``counted`` or ``estimated``)."""
     d = config.data
+    val_source, val_split = (d.val_source, "all") if d.val_source else (d.source, "val")
+    # The file pre-scan runs once per file source here; both datasets and the counts reuse it.
+    scans = {
+        source: sources.scan_source(source, max_pixels=d.max_pixels, max_images=d.max_images)
+        for source in dict.fromkeys((d.source, val_source))
+        if sources.parse_source(source).kind in ("samples", "folder")
+    }
     common = dict(
         crop_size=d.crop_size,
         val_fraction=d.val_fraction,
@@ -69,11 +76,11 @@ def _datasets(config: Config, strategy: tf.distribute.Strategy, global_batch: in
             repeat=True,
             max_zoom=d.max_zoom,
             jit_lab=not drop,  # a TPU host has no XLA CPU backend inside tf.data
+            scan=scans.get(d.source),
             **common,
         )
 
     train = strategy.distribute_datasets_from_function(train_fn)
-    val_source, val_split = (d.val_source, "all") if d.val_source else (d.source, "val")
     val = data.build_dataset(
         val_source,
         split=val_split,
@@ -81,19 +88,13 @@ def _datasets(config: Config, strategy: tf.distribute.Strategy, global_batch: in
         batch_size=d.val_batch_size,
         drop_remainder=drop,
         cache=d.cache,
+        scan=scans.get(val_source),
         **common,
     )
-    scans: dict[str, sources.Scan] = {}  # one pre-scan per file source, not one per split
-    counts = []
-    for source, split in ((d.source, "train"), (val_source, val_split)):
-        try:
-            if source not in scans:
-                scans[source] = sources.scan_source(
-                    source, max_pixels=d.max_pixels, max_images=d.max_images
-                )
-            counts.append(len(sources.select_split(scans[source], split, d.val_fraction)))
-        except (ValueError, TypeError, NotImplementedError):
-            counts.append(None)  # TFRecord / TFDS: the config must give steps_per_epoch
+    counts = [
+        len(sources.select_split(scans[source], split, d.val_fraction)) if source in scans else None
+        for source, split in ((d.source, "train"), (val_source, val_split))
+    ]  # None: TFRecord / TFDS, where the config must give steps_per_epoch
     if counts[1]:
         # A known length spares Keras' "input ran out of data" warning at each validation.
         batches = counts[1] // d.val_batch_size if drop else -(-counts[1] // d.val_batch_size)
