@@ -10,7 +10,7 @@ per phase, writes the checkpoint ``train.py`` writes (``checkpoint.phase_groups`
 ``np.savez`` and, for comparison, ``np.savez_compressed``, and prints file sizes, write and
 restore times, and the old layout (both networks + all three optimizers) beside them. The
 median time of the timed steps is printed too (fp32, this machine's CPU): their ratio sets the
-pretraining figure in ``distribute.CPU_SECONDS_PER_STEP``.
+pretraining figure in ``colorize_tf.training.distribute.CPU_SECONDS_PER_STEP``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import tensorflow as tf
 
 from colorize_tf.config import load_config
 from colorize_tf.models import build_models
-from colorize_tf.training import checkpoint, distribute
+from colorize_tf.training import checkpoint, recipe
 from colorize_tf.training.gan import ColorizationGAN
 
 MB = 1e6
@@ -61,9 +61,9 @@ def main(argv=None) -> int:
     gan = ColorizationGAN(generator, discriminator)
     p, g = config.train.pretrain, config.train.gan
     optimizers = {
-        "pretrain": distribute.make_optimizer(p.learning_rate, p.beta_1, p.beta_2),
-        "g_gan": distribute.make_optimizer(g.learning_rate, g.beta_1, g.beta_2),
-        "d_gan": distribute.make_optimizer(g.learning_rate, g.beta_1, g.beta_2),
+        "pretrain": recipe.make_optimizer(p.learning_rate, p.beta_1, p.beta_2),
+        "g_gan": recipe.make_optimizer(g.learning_rate, g.beta_1, g.beta_2),
+        "d_gan": recipe.make_optimizer(g.learning_rate, g.beta_1, g.beta_2),
     }
     for name, optimizer in optimizers.items():
         optimizer.build((discriminator if name == "d_gan" else generator).trainable_variables)

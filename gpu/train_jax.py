@@ -102,11 +102,11 @@ def main(argv=None) -> int:
     ]  # fmt: skip
     config = load_config("quickstart", overrides)
     log = jax_train.run(config, out, minutes=args.minutes, pretrain_share=args.pretrain_share,
-                        log_every=args.log_every, eval_every_s=args.eval_every, float16_parts=True,
+                        log_every=args.log_every, eval_every_s=args.eval_every, float16=True,
                         loader_bench_s=args.loader_bench)  # fmt: skip
     log["imagenet_encoder"] = imagenet_note
     (out / jax_train.LOG_FILE).write_text(json.dumps(log, indent=2))
-    _log(f"weights, {jax_train.SPEC_FILE} and {jax_train.LOG_FILE} written to {out}")
+    _log(f"{', '.join(log['files'])} and {jax_train.LOG_FILE} written to {out}")
     return 3 if log["stopped"] else 0
 
 

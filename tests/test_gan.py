@@ -201,7 +201,7 @@ def test_tpu_shaped_step_compiles_with_xla_bf16_and_steps_per_execution():
 def test_fp16_step_with_loss_scaling_trains(phase):
     """GPU precision: mixed_float16 with LossScaleOptimizer. The scaled loss must be taken
     inside the tape, or there are no gradients at all (a bug this test caught)."""
-    from colorize_tf.training.distribute import make_optimizer
+    from colorize_tf.training.recipe import make_optimizer
 
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("mixed_float16")

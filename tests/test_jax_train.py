@@ -1,5 +1,6 @@
-"""The JAX training path: ``jax_data`` (split, decode, crops), ``jax_train`` (loop, weights
-files) and ``gpu/`` (torchvision mapping, the device script's Python part).
+"""The JAX training path: ``jax_data`` (split, decode, crops), ``jax_train`` (the loop), the
+weights folder it writes (``colorize_tf.models.weights``), the recipe it shares with the
+TensorFlow loop and ``gpu/`` (torchvision mapping, the device script's Python part).
 
 This process runs Keras' default TensorFlow backend; the one training run happens in a
 subprocess under ``KERAS_BACKEND=jax`` with TensorFlow made unimportable (the GPU machine has
@@ -25,8 +26,10 @@ from PIL import Image
 
 from colorize_tf.config import PhaseConfig, load_config
 from colorize_tf.data import numpy_pipeline as jax_data
-from colorize_tf.models import ResNet18Encoder, build_generator, count_params, load_encoder_weights
+from colorize_tf.models import ResNet18Encoder, build_generator, load_encoder_weights
+from colorize_tf.models import weights as weights_folder
 from colorize_tf.training import jax_loop as jax_train
+from colorize_tf.training import recipe
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY_WIDTH = 0.0625
@@ -59,12 +62,11 @@ def photos(tmp_path_factory) -> Path:
     return root
 
 
-# --- the split and the constants shared with the TF pipeline -----------------------------------
+# --- the split shared with the TF pipeline ------------------------------------------------------
 
 
 def test_split_is_identical_to_the_tensorflow_pipeline(photos):
-    data = pytest.importorskip("colorize_tf.data.pipeline")  # the reference needs TensorFlow
-    sources = pytest.importorskip("colorize_tf.data.sources")
+    data = pytest.importorskip("colorize_tf.data.sources")  # the reference needs TensorFlow
     rng = np.random.default_rng(1)
     names = [
         "",
@@ -86,12 +88,6 @@ def test_split_is_identical_to_the_tensorflow_pipeline(photos):
         assert jax_data.assign_splits(tiny, 0.1) == data.assign_splits(tiny, 0.1)
     for split in ("train", "val", "all"):
         assert jax_data.split_files(str(photos), split) == data.list_images(str(photos), split)
-    assert (jax_data.MAX_ZOOM, jax_data.MAX_ASPECT, jax_data.IMAGE_EXTENSIONS) == (
-        data.MAX_ZOOM, data.MAX_ASPECT, data.IMAGE_EXTENSIONS)  # fmt: skip
-    assert (jax_data.SPLIT_HASH_KEY, jax_data.SPLIT_BUCKETS) == (
-        sources.SPLIT_HASH_KEY,
-        sources.SPLIT_BUCKETS,
-    )
 
 
 def test_siphash_matches_the_reference_vectors():
@@ -108,7 +104,7 @@ def test_bad_sources_fail_with_a_message(tmp_path):
         jax_data.split_files(str(tmp_path), "train")
 
 
-# --- decoding and crops ----------------------------------------------------------------------------
+# --- decoding and crops -------------------------------------------------------------------------
 
 
 def test_decode_applies_exif_orientation_alpha_and_short_side(tmp_path):
@@ -166,43 +162,92 @@ def test_eval_crops_are_centered_squares(photos):
     assert crops.shape == (3, 64, 64, 3) and crops.dtype == np.uint8
 
 
-# --- weights files and the model mapping ----------------------------------------------------------
+# --- the recipe both loops share, the weights folder, the model mapping ---------------------------
 
 
-def test_generator_spec_builds_what_train_builds():
-    train = pytest.importorskip("colorize_tf.training.loop")  # imports TensorFlow
-    for width in (TINY_WIDTH, 0.25):
-        config = load_config(None, [f"model.width={width}"])
-        ours, theirs = jax_train.build_models(config), train.build_models(config)
-        for a, b in zip(ours, theirs, strict=True):
-            assert count_params(a) == count_params(b)
-            assert [v.shape for v in a.weights] == [v.shape for v in b.weights]
+def test_the_recipe_gives_both_loops_the_configured_optimizers_and_steps():
+    config = load_config(
+        None,
+        [
+            "train.pretrain.learning_rate=0.001",
+            "train.pretrain.beta_1=0.8",
+            "train.gan.learning_rate=0.0003",
+            "train.gan.beta_1=0.4",
+            "train.gan.beta_2=0.99",
+            "train.d_learning_rate=0.00005",
+        ],
+    )
+    optimizers = recipe.make_optimizers(config.train)
+    expected = {
+        "pretrain": (1e-3, 0.8, 0.999),
+        "g_gan": (3e-4, 0.4, 0.99),
+        "d_gan": (5e-5, 0.4, 0.99),
+    }
+    for name, (rate, beta_1, beta_2) in expected.items():
+        opt = optimizers[name]
+        assert (float(opt.learning_rate), opt.beta_1, opt.beta_2) == pytest.approx(
+            (rate, beta_1, beta_2)
+        ), name
+    same_rate = recipe.make_optimizers(load_config(None, ["train.gan.learning_rate=0.0003"]).train)
+    assert float(same_rate["d_gan"].learning_rate) == pytest.approx(3e-4)  # 0: the GAN phase's
+    assert all(type(o) is keras.optimizers.Adam for o in optimizers.values())
+
+    # Steps: the configured steps_per_epoch, else the whole batches the images fill.
+    assert recipe.phase_steps(PhaseConfig(epochs=3), train_images=20, global_batch=8) == 3 * 2
+    assert recipe.phase_steps(PhaseConfig(epochs=2, steps_per_epoch=5), 20, 8) == 2 * 5
+    assert recipe.phase_steps(PhaseConfig(epochs=2, steps_per_epoch=5), None, 8) == 2 * 5
+    with pytest.raises(ValueError, match="do not fill one global batch of 8"):
+        recipe.phase_steps(PhaseConfig(epochs=1), 7, 8)
+    with pytest.raises(ValueError, match="size is not known"):
+        recipe.phase_steps(PhaseConfig(epochs=1), None, 8)
+    assert jax_train.JAX_MIXED_PRECISION_POLICIES == {"none": "float32", "bf16": "mixed_bfloat16"}
 
 
-def test_float16_parts_round_trip(tmp_path):
+def test_the_tensorflow_loop_plans_the_recipes_steps():
+    loop = pytest.importorskip("colorize_tf.training.loop")  # imports TensorFlow
+    for overrides, images in (
+        ([], 100),
+        (["data.batch_size=7"], 50),
+        (["train.gan.steps_per_epoch=9"], 30),
+    ):
+        config = load_config(None, overrides)
+        for phase in ("pretrain", "gan"):
+            phase_cfg = getattr(config.train, phase)
+            plan = loop.phase_plan(config, phase, images, replicas=1)
+            assert plan.steps_per_epoch * phase_cfg.epochs == recipe.phase_steps(
+                phase_cfg, images, config.data.batch_size
+            )
+
+
+def test_weights_folder_round_trip(tmp_path):
     keras.utils.set_random_seed(0)
     spec = jax_train.generator_spec(load_config(None, [f"model.width={TINY_WIDTH}"]))
     generator = build_generator(**spec)
-    generator.save_weights(str(tmp_path / jax_train.WEIGHTS_FILE))
-    (tmp_path / jax_train.SPEC_FILE).write_text(json.dumps({"build_generator": spec}))
-    parts = jax_train.save_float16_parts(
-        tmp_path / jax_train.WEIGHTS_FILE, tmp_path, part_bytes=100_000
-    )
-    assert len(parts) >= 3 and all(p.stat().st_size <= 100_000 for p in parts)
-    assert (
-        sum(p.stat().st_size for p in parts)
-        < 0.8 * (tmp_path / jax_train.WEIGHTS_FILE).stat().st_size
-    )
+    written = weights_folder.save_weights_folder(generator, spec, tmp_path, float16=True)
+    assert [p.name for p in written] == [
+        weights_folder.WEIGHTS_FILE,
+        weights_folder.SPEC_FILE,
+        weights_folder.FLOAT16_FILE,
+    ]
+    assert weights_folder.is_weights_folder(tmp_path)
+    full_bytes = (tmp_path / weights_folder.WEIGHTS_FILE).stat().st_size
+    assert (tmp_path / weights_folder.FLOAT16_FILE).stat().st_size < 0.8 * full_bytes
     x = np.random.default_rng(0).uniform(-1, 1, (2, 64, 64, 1)).astype("float32")
     expected = keras.ops.convert_to_numpy(generator(x))
-    full = jax_train.load_generator(tmp_path)
+    full = weights_folder.load_weights_folder(tmp_path)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(full(x)), expected)
-    half = jax_train.load_generator(tmp_path, prefer_float16=True)
+    half = weights_folder.load_weights_folder(tmp_path, prefer_float16=True)
     # Measured: max |difference| 0.0097 on outputs in [-1, 1] (float16 keeps ~3 digits; this
     # untrained generator's unit-variance BN statistics amplify the rounding more than most).
     np.testing.assert_allclose(keras.ops.convert_to_numpy(half(x)), expected, atol=3e-2)
-    joined = jax_train.join_parts(list(reversed(parts)), tmp_path / "joined.h5")  # order by name
-    assert joined.read_bytes() == b"".join(p.read_bytes() for p in parts)
+    (tmp_path / weights_folder.WEIGHTS_FILE).unlink()  # the float16 copy alone is enough
+    alone = weights_folder.load_weights_folder(tmp_path)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(alone(x)), keras.ops.convert_to_numpy(half(x))
+    )
+    (tmp_path / weights_folder.FLOAT16_FILE).unlink()
+    with pytest.raises(FileNotFoundError, match="neither"):
+        weights_folder.load_weights_folder(tmp_path)
 
 
 def _torch_resnet18():
@@ -253,8 +298,12 @@ def _torch_resnet18():
     net = ResNet18()
     for module in net.modules():
         if isinstance(module, nn.BatchNorm2d):
-            for tensor, low, high in ((module.weight, 0.5, 1.5), (module.bias, -0.1, 0.1),
-                                      (module.running_mean, -0.1, 0.1), (module.running_var, 0.5, 1.5)):  # fmt: skip
+            for tensor, low, high in (
+                (module.weight, 0.5, 1.5),
+                (module.bias, -0.1, 0.1),
+                (module.running_mean, -0.1, 0.1),
+                (module.running_var, 0.5, 1.5),
+            ):
                 tensor.data.uniform_(low, high)
     return torch, net.eval()
 
@@ -267,8 +316,11 @@ def test_torchvision_mapping_reproduces_the_torch_network(tmp_path):
     assert len(weights) == 40  # stem conv + BN, 8 blocks x 2 (conv + BN), 3 shortcuts x (conv + BN)
     encoder = ResNet18Encoder(image_shape=(None, None, 3))
     assert {layer.name for layer in encoder.layers if layer.weights} == set(weights)
-    assert all(layer.epsilon == net.bn1.eps for layer in encoder.layers
-               if isinstance(layer, keras.layers.BatchNormalization))  # fmt: skip
+    assert all(
+        layer.epsilon == net.bn1.eps
+        for layer in encoder.layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    )
     mapping.load_into_encoder(encoder, weights)
     x = np.random.default_rng(0).normal(size=(2, 64, 64, 3)).astype("float32")
     with torch.no_grad():
@@ -296,8 +348,9 @@ def test_torchvision_mapping_reproduces_the_torch_network(tmp_path):
     load_encoder_weights(gray, str(path))  # what build_generator(encoder_weights=path) calls
     stem = gray.get_layer("conv1_conv").get_weights()[0]
     np.testing.assert_allclose(stem, weights["conv1_conv"][0].sum(axis=2, keepdims=True), rtol=1e-6)
-    np.testing.assert_array_equal(gray.get_layer("stack3_block1_2_bn").get_weights()[3],
-                                  state["layer4.1.bn2.running_var"])  # fmt: skip
+    np.testing.assert_array_equal(
+        gray.get_layer("stack3_block1_2_bn").get_weights()[3], state["layer4.1.bn2.running_var"]
+    )
 
 
 def test_checkpoint_search_prefers_torchvision_and_costs_little(tmp_path):
@@ -334,7 +387,7 @@ def test_checkpoint_search_prefers_torchvision_and_costs_little(tmp_path):
     assert time.monotonic() - started < 1.0
 
 
-# --- the training loop -----------------------------------------------------------------------------
+# --- the training loop ---------------------------------------------------------------------------
 
 
 def test_train_phase_stops_at_a_non_finite_loss_and_at_its_deadline():
@@ -352,17 +405,33 @@ def test_train_phase_stops_at_a_non_finite_loss_and_at_its_deadline():
     with pytest.raises(
         jax_train.NonFiniteLossError, match=r"phase 'pretrain', step 6: non-finite \['g_l1'\]"
     ):
-        jax_train.train_phase("pretrain", step, {"n": 0}, stream, steps=10, deadline=None, log_every=3,
-                              eval_every_s=0.0, validate=validate)  # fmt: skip
+        jax_train.train_phase(
+            "pretrain",
+            step,
+            {"n": 0},
+            stream,
+            steps=10,
+            deadline=None,
+            log_every=3,
+            eval_every_s=0.0,
+            validate=validate,
+        )
     assert seen == [("pretrain", 3)]  # validated at the first log point, before the bad window
 
     # A deadline already past still runs (and so compiles) one step, then ends with a validation.
-    state, record = jax_train.train_phase("gan", step, {"n": 10}, stream, steps=math.inf,
-                                          deadline=time.perf_counter() - 1, log_every=3,
-                                          eval_every_s=1e9, validate=validate)  # fmt: skip
+    state, record = jax_train.train_phase(
+        "gan",
+        step,
+        {"n": 10},
+        stream,
+        steps=math.inf,
+        deadline=time.perf_counter() - 1,
+        log_every=3,
+        eval_every_s=1e9,
+        validate=validate,
+    )
     assert state == {"n": 11} and record["steps"] == 1 and seen[-1] == ("gan", 1)
-    assert jax_train._phase_steps(PhaseConfig(epochs=3), train_count=20, batch_size=8) == 3 * 2
-    assert jax_train._phase_steps(PhaseConfig(epochs=2, steps_per_epoch=5), 20, 8) == 2 * 5
+    assert jax_train.NonFiniteLossError is recipe.NonFiniteLossError  # one error, both loops
 
 
 _ROUND_TRIP = textwrap.dedent(
@@ -377,11 +446,11 @@ _ROUND_TRIP = textwrap.dedent(
         runpy.run_path({script!r}, run_name="__main__")
     except SystemExit as exit:
         assert exit.code == 0, exit.code
-    from colorize_tf import jax_train
+    from colorize_tf.models.weights import load_weights_folder
     x = np.load({x!r})
-    generator = jax_train.load_generator({out!r})  # float32 weights
+    generator = load_weights_folder({out!r})  # float32 weights
     np.save({workdir!r} + "/y32.npy", np.asarray(generator(x, training=False)))
-    generator.load_weights(str(jax_train.join_parts({out!r}, {workdir!r} + "/joined.weights.h5")))
+    generator = load_weights_folder({out!r}, prefer_float16=True)
     np.save({out!r} + "/y16.npy", np.asarray(generator(x, training=False)))  # float16 copy
     print("jax round trip ok")
     """
@@ -398,11 +467,35 @@ def test_jax_training_round_trip_reloads_under_tensorflow(tmp_path, photos):
     workdir.mkdir()
     x = np.random.default_rng(0).uniform(-1, 1, (2, 64, 64, 1)).astype("float32")
     np.save(tmp_path / "x.npy", x)
-    args = ["--photos", str(photos), "--out", str(out), "--minutes", "0.05",
-            "--width", str(TINY_WIDTH), "--size", "64", "--batch", "4", "--imagenet", "none",
-            "--log-every", "2", "--eval-every", "3", "--loader-bench", "0.5"]  # fmt: skip
-    script = _ROUND_TRIP.format(args=args, script=str(REPO_ROOT / "gpu" / "train_jax.py"),
-                                x=str(tmp_path / "x.npy"), workdir=str(workdir), out=str(out))  # fmt: skip
+    args = [
+        "--photos",
+        str(photos),
+        "--out",
+        str(out),
+        "--minutes",
+        "0.05",
+        "--width",
+        str(TINY_WIDTH),
+        "--size",
+        "64",
+        "--batch",
+        "4",
+        "--imagenet",
+        "none",
+        "--log-every",
+        "2",
+        "--eval-every",
+        "3",
+        "--loader-bench",
+        "0.5",
+    ]
+    script = _ROUND_TRIP.format(
+        args=args,
+        script=str(REPO_ROOT / "gpu" / "train_jax.py"),
+        x=str(tmp_path / "x.npy"),
+        workdir=str(workdir),
+        out=str(out),
+    )
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2")
     # XLA's CPU optimizations cost more compile time than they save in a dozen steps.
     env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0".strip()
@@ -413,7 +506,7 @@ def test_jax_training_round_trip_reloads_under_tensorflow(tmp_path, photos):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "jax round trip ok" in result.stdout
 
-    log = json.loads((out / jax_train.LOG_FILE).read_text())
+    log = json.loads((out / recipe.LOG_FILE).read_text())
     assert log["stopped"] is None and log["precision"] == "mixed_bfloat16"
     assert log["imagenet_encoder"] == "not asked for" and log["data"]["loader_crops_per_s"] > 0
     assert all(log["phases"][p]["steps"] >= 1 for p in ("pretrain", "gan"))
@@ -421,12 +514,20 @@ def test_jax_training_round_trip_reloads_under_tensorflow(tmp_path, photos):
     assert all(
         math.isfinite(x) for v in log["val"] for k, x in v.items() if k not in ("phase", "step")
     )
+    assert log["files"] == [
+        weights_folder.WEIGHTS_FILE,
+        weights_folder.SPEC_FILE,
+        weights_folder.FLOAT16_FILE,
+    ]
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [*log["float16_parts"], jax_train.SPEC_FILE, jax_train.LOG_FILE, "y16.npy"])  # fmt: skip
+        [*log["files"], recipe.LOG_FILE, "y16.npy"]
+    )
 
     # Same weights, other backend: float32 weights to float32 rounding, the float16 copy likewise.
-    tf_full = keras.ops.convert_to_numpy(jax_train.load_generator(out)(x))
-    tf_half = keras.ops.convert_to_numpy(jax_train.load_generator(out, prefer_float16=True)(x))
+    tf_full = keras.ops.convert_to_numpy(weights_folder.load_weights_folder(out)(x))
+    tf_half = keras.ops.convert_to_numpy(
+        weights_folder.load_weights_folder(out, prefer_float16=True)(x)
+    )
     np.testing.assert_allclose(tf_full, np.load(workdir / "y32.npy"), rtol=0, atol=1e-4)
     np.testing.assert_allclose(tf_half, np.load(out / "y16.npy"), rtol=0, atol=1e-4)
     np.testing.assert_allclose(tf_half, tf_full, rtol=0, atol=3e-2)  # float16 weights vs float32
@@ -437,25 +538,30 @@ _STEP_PARITY = textwrap.dedent(
     import sys
     sys.modules["tensorflow"] = None
     import json, keras, numpy as np
-    from colorize_tf import jax_train
     from colorize_tf.config import load_config
+    from colorize_tf.models import build_models
+    from colorize_tf.training import jax_loop as jax_train, recipe
     config = load_config(None, {overrides!r})
-    generator, discriminator = jax_train.build_models(config)
+    generator, discriminator = build_models(config)
     generator.load_weights({g0!r}); discriminator.load_weights({d0!r})
-    p, g = config.train.pretrain, config.train.gan
-    adam = lambda c: keras.optimizers.Adam(learning_rate=c.learning_rate, beta_1=c.beta_1, beta_2=c.beta_2)
-    optimizers = [adam(p), adam(g), adam(g)]
+    optimizers = list(recipe.make_optimizers(config.train).values())  # pretrain, g_gan, d_gan
     for optimizer, model in zip(optimizers, (generator, generator, discriminator)):
         optimizer.build(model.trainable_variables)
     values = lambda vs: [v.value for v in vs]
-    state = {{"g": values(generator.trainable_variables), "g_nt": values(generator.non_trainable_variables),
-              "d": values(discriminator.trainable_variables), "d_nt": values(discriminator.non_trainable_variables)}}
+    state = {{}}
+    for name, model in (("g", generator), ("d", discriminator)):
+        state[name] = values(model.trainable_variables)
+        state[name + "_nt"] = values(model.non_trainable_variables)
     rgb = np.load({rgb!r})
     pre = jax_train.make_pretrain_step(generator, optimizers[0])
-    out, logs = pre({{"g": state["g"], "g_nt": state["g_nt"], "g_opt": values(optimizers[0].variables)}}, rgb)
+    g_opt = values(optimizers[0].variables)
+    out, logs = pre({{"g": state["g"], "g_nt": state["g_nt"], "g_opt": g_opt}}, rgb)
     state.update(g=out["g"], g_nt=out["g_nt"])
-    gan = jax_train.make_gan_step(generator, discriminator, optimizers[1], optimizers[2], config.train.l1_weight)
-    out, gan_logs = gan({{**state, "g_opt": values(optimizers[1].variables), "d_opt": values(optimizers[2].variables)}}, rgb)
+    gan = jax_train.make_gan_step(
+        generator, discriminator, optimizers[1], optimizers[2], config.train.l1_weight
+    )
+    opts = {{"g_opt": values(optimizers[1].variables), "d_opt": values(optimizers[2].variables)}}
+    out, gan_logs = gan({{**state, **opts}}, rgb)
     for model, keys in ((generator, ("g", "g_nt")), (discriminator, ("d", "d_nt"))):
         for variables, key in zip((model.trainable_variables, model.non_trainable_variables), keys):
             for variable, value in zip(variables, out[key]):
@@ -489,13 +595,14 @@ def test_jax_steps_update_like_the_tensorflow_train_step(tmp_path, photos):
     np.save(tmp_path / "rgb.npy", rgb)
 
     gan = ColorizationGAN(generator, discriminator)
-    adam = keras.optimizers.Adam
+    optimizers = recipe.make_optimizers(config.train)  # what both loops train with
     p, g = config.train.pretrain, config.train.gan
     batch = color.rgb_to_l_ab(rgb.astype("float32") / 255.0)
-    gan.compile(adam(p.learning_rate, p.beta_1, p.beta_2), phase="pretrain")
+    gan.compile(optimizers["pretrain"], phase="pretrain")
     expected = {k: float(v) for k, v in gan.train_step(batch).items()}
-    gan.compile(adam(g.learning_rate, g.beta_1, g.beta_2), adam(g.learning_rate, g.beta_1, g.beta_2),
-                l1_weight=config.train.l1_weight, phase="gan")  # fmt: skip
+    gan.compile(
+        optimizers["g_gan"], optimizers["d_gan"], l1_weight=config.train.l1_weight, phase="gan"
+    )
     for metric in gan.metrics:
         metric.reset_state()
     expected.update({k: float(v) for k, v in gan.train_step(batch).items()})
@@ -520,8 +627,9 @@ def test_jax_steps_update_like_the_tensorflow_train_step(tmp_path, photos):
         build_generator(**jax_train.generator_spec(config)),
         jax_train.build_models(config)[1],
     )
-    for jax_model, path, tf_model in zip(reloaded, (files["g1"], files["d1"]), (generator, discriminator),
-                                         strict=True):  # fmt: skip
+    for jax_model, path, tf_model in zip(
+        reloaded, (files["g1"], files["d1"]), (generator, discriminator), strict=True
+    ):
         jax_model.load_weights(path)
         ours = np.concatenate([keras.ops.convert_to_numpy(w).ravel() for w in jax_model.weights])
         theirs = np.concatenate([keras.ops.convert_to_numpy(w).ravel() for w in tf_model.weights])

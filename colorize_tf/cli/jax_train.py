@@ -38,7 +38,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--eval-every", type=float, default=60.0, help="seconds between validations"
     )
-    parser.add_argument("--float16-parts", action="store_true", help="also write the float16 parts")
+    parser.add_argument(
+        "--float16", action="store_true", help="also write a float16 copy of the weights"
+    )
     parser.add_argument("--workers", type=int, default=0, help="crop threads (0: the CPU count)")
     parser.add_argument(
         "--loader-bench", type=float, default=0.0, help="seconds to time the loader first"
@@ -57,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pretrain_share=args.pretrain_share,
         log_every=args.log_every,
         eval_every_s=args.eval_every,
-        float16_parts=args.float16_parts,
+        float16=args.float16,
         workers=args.workers,
         loader_bench_s=args.loader_bench,
     )

@@ -1,7 +1,8 @@
 """Training callbacks: step-count checkpoints, a NaN stop that names where, sample colorizations.
 
-They work under ``fit()`` and under the multi-worker custom loop (``train.py`` drives them
-through a ``keras.callbacks.CallbackList`` there), so both paths write the same artifacts.
+They work under ``fit()`` and under the multi-worker custom loop (``colorize_tf.training.loop``
+drives them through a ``keras.callbacks.CallbackList`` there), so both paths write the same
+artifacts.
 """
 
 from __future__ import annotations
@@ -16,10 +17,7 @@ import numpy as np
 
 from colorize_tf.core import color
 from colorize_tf.training import checkpoint, fileio
-
-
-class NonFiniteLossError(RuntimeError):
-    """A loss became NaN or infinite; the message says where and which checkpoint is the last good one."""
+from colorize_tf.training.recipe import NonFiniteLossError
 
 
 class StepCounter(keras.callbacks.Callback):
@@ -56,8 +54,9 @@ class StopOnNonFinite(keras.callbacks.Callback):
             where = f"{last[0]} (step {last[1]['step']})" if last else "none was written yet"
             raise NonFiniteLossError(
                 f"{', '.join(f'{k}={v}' for k, v in bad.items())} in phase '{self.phase}', epoch "
-                f"{self.counter.epoch + 1}, step {self.counter.step}. Stopped; the last good checkpoint is "
-                f"{where}. Lower the learning rate, or use mixed_precision=bf16/none instead of fp16."
+                f"{self.counter.epoch + 1}, step {self.counter.step}. Stopped; the last good "
+                f"checkpoint is {where}. Lower the learning rate, or use mixed_precision=bf16/none "
+                "instead of fp16."
             )
 
 
@@ -164,7 +163,8 @@ def colorization_grid(generator, l_norm, ab_true) -> np.ndarray:
 
 
 class SampleColorizations(keras.callbacks.Callback):
-    """Each epoch, colorize a fixed validation batch: TensorBoard image + ``samples/epoch-NNN.png``."""
+    """Each epoch, colorize a fixed validation batch: a TensorBoard image and
+    ``<out_dir>/<tag>-epoch-NNN.png`` (the training loop: ``samples/<phase>-epoch-NNN.png``)."""
 
     def __init__(
         self,

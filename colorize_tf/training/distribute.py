@@ -1,7 +1,8 @@
 """The one place a strategy is chosen: a name -> a ``tf.distribute.Strategy``, plus precision,
 the accelerator check and each epoch's step plan.
 
-Models and optimizers must be built inside ``strategy.scope()`` (``train.py`` does so).
+Models and optimizers must be built inside ``strategy.scope()`` (``colorize_tf.training.loop``
+does so).
 
 ``auto``: a TPU when the environment names one or the machine has TPU device files, else all
 GPUs mirrored (one GPU: the default strategy, which already places ops on it), else the default
@@ -26,8 +27,9 @@ import threading
 import keras
 import tensorflow as tf
 
+from colorize_tf.training import recipe
+
 STRATEGIES = ("auto", "cpu", "mirrored", "multi_worker", "tpu")
-PRECISIONS = {"none": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 TPU_CONNECT_TIMEOUT_S = 120.0
 # Variables a TPU host or Colab sets; `auto` only asks a resolver when one is present, because
 # a resolver with nothing to find may query the cloud metadata server or wait on gRPC.
@@ -88,7 +90,8 @@ def tpu_strategy(tpu: str = "", timeout_s: float = TPU_CONNECT_TIMEOUT_S) -> tf.
     address = _tpu_address(tpu)
     if not address:
         raise StrategyError(
-            "strategy 'tpu' asked for, but no TPU is named: pass --set runtime.tpu=NAME|grpc://HOST:PORT|local, "
+            "strategy 'tpu' asked for, but no TPU is named: pass "
+            "--set runtime.tpu=NAME|grpc://HOST:PORT|local, "
             "or set TPU_NAME / COLAB_TPU_ADDR (a Colab TPU runtime sets it). For GPUs or CPU use "
             "runtime.strategy=auto."
         )
@@ -111,7 +114,8 @@ def tpu_strategy(tpu: str = "", timeout_s: float = TPU_CONNECT_TIMEOUT_S) -> tf.
 
 
 def get_strategy(name: str = "auto", tpu: str = "") -> tf.distribute.Strategy:
-    """Strategy by name: ``auto``, ``cpu``, ``mirrored``, ``multi_worker`` (TF_CONFIG) or ``tpu``."""
+    """Strategy by name: ``auto``, ``cpu``, ``mirrored``, ``multi_worker`` (TF_CONFIG) or
+    ``tpu``."""
     if name not in STRATEGIES:
         raise StrategyError(f"unknown strategy {name!r}; choose one of {list(STRATEGIES)}")
     if name == "tpu" or (name == "auto" and (tpu or _tpu_env() or _tpu_device_files())):
@@ -126,7 +130,8 @@ def get_strategy(name: str = "auto", tpu: str = "") -> tf.distribute.Strategy:
         except (ValueError, KeyError, TypeError):
             raise StrategyError(
                 "strategy 'multi_worker' needs TF_CONFIG with a 'cluster' and a 'task', e.g. "
-                '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
+                '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+                '"task": {"type": "worker", "index": 0}}'
             ) from None
         if not cluster.get("worker"):
             raise StrategyError(f"TF_CONFIG's cluster has no 'worker' list: {cluster}")
@@ -145,24 +150,15 @@ def set_precision(precision: str) -> str:
     """Set Keras' global dtype policy: ``none`` (float32), ``bf16`` (TPU, CPU) or ``fp16`` (GPU).
 
     Returns the policy name. With ``fp16`` the optimizers must be wrapped in
-    ``keras.optimizers.LossScaleOptimizer`` (``make_optimizer`` does it).
+    ``keras.optimizers.LossScaleOptimizer`` (``recipe.make_optimizer`` does it).
     """
-    if precision not in PRECISIONS:
+    policies = recipe.MIXED_PRECISION_POLICIES
+    if precision not in policies:
         raise StrategyError(
-            f"unknown mixed precision {precision!r}; choose one of {list(PRECISIONS)}"
+            f"unknown mixed precision {precision!r}; choose one of {list(policies)}"
         )
-    keras.mixed_precision.set_global_policy(PRECISIONS[precision])
-    return PRECISIONS[precision]
-
-
-def make_optimizer(
-    learning_rate: float, beta_1: float, beta_2: float
-) -> keras.optimizers.Optimizer:
-    """Adam, wrapped for loss scaling when the global policy computes in float16."""
-    optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2)
-    if keras.mixed_precision.global_policy().compute_dtype == "float16":
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    return optimizer
+    keras.mixed_precision.set_global_policy(policies[precision])
+    return policies[precision]
 
 
 # --- accelerator check: never fall back to the CPU silently ----------------------------------
@@ -339,16 +335,9 @@ def epoch_plan(
     Keras runs whole executions: 62 steps at 50 per execution would be 100 steps, so the
     configured value becomes the largest divisor at or below it (50 -> 31 for 62 steps).
     """
-    if configured_steps:
-        steps, leftover, how = configured_steps, 0, "configured"
-    elif train_images is None:
-        raise ValueError("the training set's size is not known: set train.<phase>.steps_per_epoch")
-    else:
-        if train_images < global_batch:
-            raise ValueError(
-                f"{train_images} training images do not fill one global batch of {global_batch}"
-            )
-        steps, leftover = divmod(train_images, global_batch)
+    steps = recipe.steps_per_epoch(configured_steps, train_images, global_batch)
+    leftover = 0 if configured_steps else train_images - steps * global_batch
+    how = "configured" if configured_steps else how
     # A resumed epoch runs `steps - resume_offset` more steps: executions must divide that too.
     span = math.gcd(steps, resume_offset) if resume_offset else steps
     return EpochPlan(

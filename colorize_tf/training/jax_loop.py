@@ -17,14 +17,16 @@ periodic validation included; ``--pretrain-share`` of it goes to pretraining), s
 schedule that fits is run; without it, each phase runs the config's ``epochs *
 steps_per_epoch`` steps. ``runtime.mixed_precision=bf16`` trains under ``mixed_bfloat16``.
 
-Writes into ``--out``: ``generator.weights.h5`` (float32) + ``generator.json`` (the
-``build_generator`` arguments that rebuild it under any backend: see ``load_generator``),
-``train_log.json`` (config, throughput, losses, validation L1 / PSNR beside the gray
-baseline) and, with ``--float16-parts``, ``generator.fp16.weights.h5.partNN`` (a float16 copy
-cut into parts below 15 MiB; ``join_parts`` re-joins them, ``load_generator`` does it itself).
+Writes into ``--out`` a weights folder (``colorize_tf.models.weights``: ``generator.json``, the
+``build_generator`` arguments that rebuild the network under any backend, beside
+``generator.weights.h5``, float32, and with ``float16`` its float16 copy
+``generator.fp16.weights.h5``) and ``train_log.json`` (config, throughput, losses, validation
+L1 / PSNR beside the gray baseline). It keeps no checkpoints: a run that stops starts again.
+The optimizers, steps per phase and the non-finite-loss error are the TensorFlow loop's
+(``colorize_tf.training.recipe``).
 
-Importing this module under the TensorFlow backend is fine (``load_generator`` and the part
-files need no JAX); ``jax`` is imported only by the functions that train.
+Importing this module under the TensorFlow backend is fine; ``jax`` is imported only by the
+functions that train.
 """
 
 from __future__ import annotations
@@ -32,96 +34,32 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from keras import ops  # noqa: E402
+import keras
+import numpy as np
+from keras import ops
 
-from colorize_tf.config import Config, ConfigError  # noqa: E402
+from colorize_tf.config import Config, ConfigError
 from colorize_tf.core import color, losses, metrics
-from colorize_tf.data import numpy_pipeline as jax_data  # noqa: E402
-from colorize_tf.models import (  # noqa: E402
-    build_generator,
-    build_models,
-    count_params,
-    generator_spec,
-)
+from colorize_tf.data import numpy_pipeline as jax_data
+from colorize_tf.models import build_models, count_params, generator_spec
+from colorize_tf.models.weights import WEIGHTS_FILE, save_weights_folder
+from colorize_tf.training import recipe
+from colorize_tf.training.recipe import LOG_FILE, NonFiniteLossError
 
-WEIGHTS_FILE = "generator.weights.h5"
-SPEC_FILE = "generator.json"
-LOG_FILE = "train_log.json"
-FLOAT16_FILE = "generator.fp16.weights.h5"
-PART_BYTES = 15 * 2**20  # below the 16 MB a file may have where the weights must travel
-PRECISIONS = {"none": "float32", "bf16": "mixed_bfloat16"}
+# ``runtime.mixed_precision`` -> dtype policy, as in the TensorFlow loop less ``fp16``: float16
+# needs loss scaling, which these steps do not do.
+JAX_MIXED_PRECISION_POLICIES = {
+    k: v for k, v in recipe.MIXED_PRECISION_POLICIES.items() if k != "fp16"
+}
 
 
 class BackendError(RuntimeError):
     """Keras runs another backend: ``KERAS_BACKEND=jax`` must be set before keras is imported."""
-
-
-class NonFiniteLossError(RuntimeError):
-    """A training loss became NaN or infinite; the message says in which phase and step."""
-
-
-# --- models and weights files ------------------------------------------------------------
-
-
-def save_float16_parts(
-    weights_path: str | Path, out_dir: str | Path, part_bytes: int = PART_BYTES
-) -> list[Path]:
-    """Write a float16 copy of a Keras ``.weights.h5`` file, cut into ``part_bytes`` pieces.
-
-    Returns the part paths (``generator.fp16.weights.h5.part00``, ...). Float16 holds every
-    weight of a trained network to ~3 significant digits and halves the bytes.
-    """
-    from colorize_tf.models.presets import float16_weights_file  # the one float16 copier
-
-    out_dir = Path(out_dir)
-    whole = float16_weights_file(weights_path, out_dir / FLOAT16_FILE)
-    data = whole.read_bytes()
-    whole.unlink()
-    parts = []
-    for index, start in enumerate(range(0, len(data), part_bytes)):
-        part = out_dir / f"{FLOAT16_FILE}.part{index:02d}"
-        part.write_bytes(data[start : start + part_bytes])
-        parts.append(part)
-    return parts
-
-
-def join_parts(parts: Sequence[str | Path] | str | Path, destination: str | Path) -> Path:
-    """Concatenate ``*.partNN`` files (a list, or the folder holding them) into ``destination``."""
-    if isinstance(parts, str | Path):
-        parts = sorted(Path(parts).glob(f"{FLOAT16_FILE}.part[0-9][0-9]"))
-    if not parts:
-        raise FileNotFoundError(f"no {FLOAT16_FILE}.partNN files to join")
-    destination = Path(destination)
-    with open(destination, "wb") as out:
-        for part in sorted(Path(p) for p in parts):
-            out.write(part.read_bytes())
-    return destination
-
-
-def load_generator(directory: str | Path, prefer_float16: bool = False) -> keras.Model:
-    """Rebuild the generator from ``generator.json`` and load its weights, under any backend.
-
-    Reads ``generator.weights.h5`` or, if absent (or ``prefer_float16``), joins the float16
-    parts. Float16 values are cast into the float32 variables on load.
-    """
-    directory = Path(directory)
-    spec = json.loads((directory / SPEC_FILE).read_text())
-    generator = build_generator(**spec["build_generator"])
-    full = directory / WEIGHTS_FILE
-    if full.is_file() and not prefer_float16:
-        generator.load_weights(str(full))
-        return generator
-    with tempfile.TemporaryDirectory() as tmp:
-        generator.load_weights(str(join_parts(directory, Path(tmp) / FLOAT16_FILE)))
-    return generator
 
 
 # --- jitted steps ----------------------------------------------------------------------------
@@ -151,9 +89,13 @@ def make_pretrain_step(generator: keras.Model, optimizer: keras.optimizers.Optim
     return jax.jit(step)
 
 
-def make_gan_step(generator: keras.Model, discriminator: keras.Model,
-                  g_optimizer: keras.optimizers.Optimizer, d_optimizer: keras.optimizers.Optimizer,
-                  l1_weight: float) -> Callable:  # fmt: skip
+def make_gan_step(
+    generator: keras.Model,
+    discriminator: keras.Model,
+    g_optimizer: keras.optimizers.Optimizer,
+    d_optimizer: keras.optimizers.Optimizer,
+    l1_weight: float,
+) -> Callable:
     """Jitted ``step(state, rgb) -> (state, logs)`` of the GAN phase (``gan.py``'s order).
 
     state: ``g``, ``g_nt``, ``g_opt``, ``d``, ``d_nt``, ``d_opt`` (lists of arrays: trainable,
@@ -253,18 +195,22 @@ def _values(variables) -> list:
     return [variable.value for variable in variables]
 
 
-def _phase_steps(phase_cfg, train_count: int, batch_size: int) -> int:
-    """The config's schedule in steps: epochs x (steps_per_epoch or one pass over the data)."""
-    return phase_cfg.epochs * (phase_cfg.steps_per_epoch or max(1, train_count // batch_size))
-
-
 def _format(values: dict) -> str:
     return ", ".join(f"{key} {value:.4f}" for key, value in values.items())
 
 
-def train_phase(phase: str, step: Callable, state: dict, stream: Iterator[np.ndarray], *,
-                steps: float, deadline: float | None, log_every: int, eval_every_s: float,
-                validate: Callable[[str, int, dict], dict]) -> tuple[dict, dict]:  # fmt: skip
+def train_phase(
+    phase: str,
+    step: Callable,
+    state: dict,
+    stream: Iterator[np.ndarray],
+    *,
+    steps: float,
+    deadline: float | None,
+    log_every: int,
+    eval_every_s: float,
+    validate: Callable[[str, int, dict], dict],
+) -> tuple[dict, dict]:
     """Run ``step`` until ``steps`` are done or ``deadline`` (``time.perf_counter``) passes
     (one step at least).
 
@@ -314,8 +260,10 @@ def train_phase(phase: str, step: Callable, state: dict, stream: Iterator[np.nda
             history.append(
                 {"step": done, "t": round(now - start, 2), "images_per_s": round(rate, 1), **means}
             )
-            _log(f"{phase} step {done} ({now - start:.0f} s): {_format(means)} | {rate:.0f} img/s, "
-                 f"waited {wait:.1f} s on the loader")  # fmt: skip
+            _log(
+                f"{phase} step {done} ({now - start:.0f} s): {_format(means)} | {rate:.0f} img/s, "
+                f"waited {wait:.1f} s on the loader"
+            )
             window, window_start, window_images = [], now, 0
             if now >= next_eval:
                 validate(phase, done, state)
@@ -356,8 +304,9 @@ def _load_data(config: Config, workers: int, loader_bench_s: float):
     train_paths = jax_data.split_files(
         d.source, "all" if d.val_source else "train", d.val_fraction, d.max_images
     )
-    val_paths = jax_data.split_files(d.val_source or d.source, "all" if d.val_source else "val",
-                                     d.val_fraction, d.max_images)  # fmt: skip
+    val_paths = jax_data.split_files(
+        d.val_source or d.source, "all" if d.val_source else "val", d.val_fraction, d.max_images
+    )
     images = jax_data.decode_photos(
         train_paths, math.ceil(d.crop_size * jax_data.MAX_ZOOM), workers
     )
@@ -365,24 +314,39 @@ def _load_data(config: Config, workers: int, loader_bench_s: float):
         jax_data.decode_photos(val_paths, d.crop_size, workers), d.crop_size
     )
     batches = jax_data.TrainBatches(images, d.batch_size, d.crop_size, config.train.seed, workers)
-    record = {"train_images": len(images), "val_images": len(val_crops),
-              "decode_s": round(time.perf_counter() - started, 2), "loader_threads": batches.workers}  # fmt: skip
+    record = {
+        "train_images": len(images),
+        "val_images": len(val_crops),
+        "decode_s": round(time.perf_counter() - started, 2),
+        "loader_threads": batches.workers,
+    }
     _log(
-        f"{len(images)} training / {len(val_crops)} validation images decoded in {record['decode_s']} s"
+        f"{len(images)} training / {len(val_crops)} validation images decoded in "
+        f"{record['decode_s']} s"
     )
     if loader_bench_s:
         record["loader_crops_per_s"] = round(
             jax_data.measure_throughput(batches, loader_bench_s), 1
         )
         _log(
-            f"loader alone: {record['loader_crops_per_s']:.0f} crops/s with {batches.workers} threads"
+            f"loader alone: {record['loader_crops_per_s']:.0f} crops/s with "
+            f"{batches.workers} threads"
         )
     return batches, val_crops, record
 
 
-def run(config: Config, out_dir: str | Path, *, minutes: float | None = None, pretrain_share: float = 0.5,
-        log_every: int = 50, eval_every_s: float = 60.0, float16_parts: bool = False, workers: int = 0,
-        loader_bench_s: float = 0.0) -> dict:  # fmt: skip
+def run(
+    config: Config,
+    out_dir: str | Path,
+    *,
+    minutes: float | None = None,
+    pretrain_share: float = 0.5,
+    log_every: int = 50,
+    eval_every_s: float = 60.0,
+    float16: bool = False,
+    workers: int = 0,
+    loader_bench_s: float = 0.0,
+) -> dict:
     """Train both phases under the JAX backend and write the outputs (module docstring).
 
     Args:
@@ -392,7 +356,7 @@ def run(config: Config, out_dir: str | Path, *, minutes: float | None = None, pr
         pretrain_share: the budget's share given to L1 pretraining; the GAN phase gets the rest.
         log_every: steps between loss / throughput lines (the host waits for the device there).
         eval_every_s: seconds between validation passes (each phase also ends with one).
-        float16_parts: also write the float16 copy in parts below ``PART_BYTES``.
+        float16: also write the float16 copy of the weights (half the bytes).
         workers: crop-cutting threads (0: the CPU count).
         loader_bench_s: first measure the loader alone for this many seconds (0: skip).
 
@@ -405,9 +369,12 @@ def run(config: Config, out_dir: str | Path, *, minutes: float | None = None, pr
         raise BackendError(
             f"colorize_tf.jax_train needs KERAS_BACKEND=jax, got {keras.backend.backend()!r}"
         )
-    if config.runtime.mixed_precision not in PRECISIONS:
-        raise ConfigError(f"runtime.mixed_precision={config.runtime.mixed_precision!r} is not supported "
-                          f"under JAX (float16 needs loss scaling); use one of {sorted(PRECISIONS)}")  # fmt: skip
+    policies = JAX_MIXED_PRECISION_POLICIES
+    if config.runtime.mixed_precision not in policies:
+        raise ConfigError(
+            f"runtime.mixed_precision={config.runtime.mixed_precision!r} is not supported under "
+            f"JAX (float16 needs loss scaling); use one of {sorted(policies)}"
+        )
     if minutes is not None and (minutes <= 0 or not 0.0 <= pretrain_share <= 1.0):
         raise ValueError(
             f"need minutes > 0 and 0 <= pretrain_share <= 1, got {minutes}, {pretrain_share}"
@@ -417,28 +384,28 @@ def run(config: Config, out_dir: str | Path, *, minutes: float | None = None, pr
     out_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(config.train.seed)
     batches, val_crops, data_record = _load_data(config, workers, loader_bench_s)
-    with _dtype_policy(PRECISIONS[config.runtime.mixed_precision]):
+    with _dtype_policy(policies[config.runtime.mixed_precision]):
         generator, discriminator = build_models(config)
         phases = config.train
-        optimizers = {
-            name: keras.optimizers.Adam(
-                learning_rate=p.learning_rate, beta_1=p.beta_1, beta_2=p.beta_2
-            )
-            for name, p in (
-                ("pretrain", phases.pretrain),
-                ("g_gan", phases.gan),
-                ("d_gan", phases.gan),
-            )
-        }
+        optimizers = recipe.make_optimizers(phases)
         for name, optimizer in optimizers.items():
             optimizer.build((discriminator if name == "d_gan" else generator).trainable_variables)
         log: dict[str, Any] = {
-            "config": config.to_dict(), "backend": f"jax {jax.__version__}, keras {keras.__version__}",
+            "config": config.to_dict(),
+            "backend": f"jax {jax.__version__}, keras {keras.__version__}",
             "devices": [str(device) for device in jax.devices()],
-            "precision": keras.mixed_precision.global_policy().name, "generator": generator_spec(config),
-            "params": {"generator": str(count_params(generator)), "discriminator": str(count_params(discriminator))},
-            "data": data_record, "budget_minutes": minutes, "phases": {}, "val": [], "stopped": None,
-        }  # fmt: skip
+            "precision": keras.mixed_precision.global_policy().name,
+            "generator": generator_spec(config),
+            "params": {
+                "generator": str(count_params(generator)),
+                "discriminator": str(count_params(discriminator)),
+            },
+            "data": data_record,
+            "budget_minutes": minutes,
+            "phases": {},
+            "val": [],
+            "stopped": None,
+        }
     _log(f"{log['devices']}; precision {log['precision']}; generator {log['params']['generator']}")
 
     eval_step = make_eval_step(generator)
@@ -447,22 +414,34 @@ def run(config: Config, out_dir: str | Path, *, minutes: float | None = None, pr
     def validate(phase: str, step: int, state: dict) -> dict:
         values = evaluate(eval_step, state, val_crops, config.data.val_batch_size)
         log["val"].append({"phase": phase, "step": step, **values})
-        _log(f"validation after {phase} step {step}: l1 {values['l1']:.4f} (gray {values['gray_l1']:.4f}), "
-             f"psnr {values['psnr']:.2f} (gray {values['gray_psnr']:.2f})")  # fmt: skip
+        _log(
+            f"validation after {phase} step {step}: l1 {values['l1']:.4f} "
+            f"(gray {values['gray_l1']:.4f}), "
+            f"psnr {values['psnr']:.2f} (gray {values['gray_psnr']:.2f})"
+        )
         if all(math.isfinite(v) for v in values.values()):
             last_good.update(g=state["g"], g_nt=state["g_nt"], phase=phase, step=step)
         return values
 
     state = {
-        "g": _values(generator.trainable_variables), "g_nt": _values(generator.non_trainable_variables),
-        "d": _values(discriminator.trainable_variables), "d_nt": _values(discriminator.non_trainable_variables),
-    }  # fmt: skip
+        "g": _values(generator.trainable_variables),
+        "g_nt": _values(generator.non_trainable_variables),
+        "d": _values(discriminator.trainable_variables),
+        "d_nt": _values(discriminator.non_trainable_variables),
+    }
     stream = iter(batches)
     clock = time.perf_counter()
     if minutes is None:  # the config's schedule
         deadlines = {"pretrain": None, "gan": None}
-        steps_of = {p: _phase_steps(getattr(phases, p), len(batches.images), config.data.batch_size)
-                    for p in deadlines}  # fmt: skip
+        try:
+            steps_of = {
+                p: recipe.phase_steps(
+                    getattr(phases, p), len(batches.images), config.data.batch_size
+                )
+                for p in deadlines
+            }
+        except ValueError as err:
+            raise ConfigError(f"train: {err} (data.source={config.data.source})") from None
     else:  # a wall-clock budget: steps until each phase's deadline
         deadlines = {
             "pretrain": clock + 60.0 * minutes * pretrain_share,
@@ -486,36 +465,55 @@ def run(config: Config, out_dir: str | Path, *, minutes: float | None = None, pr
                     optimizers["d_gan"],
                     phases.l1_weight,
                 )
-                phase_state = {**state, "g_opt": _values(optimizers["g_gan"].variables),
-                               "d_opt": _values(optimizers["d_gan"].variables)}  # fmt: skip
-            _log(f"phase '{phase}': " + (f"{steps_of[phase]} steps" if minutes is None
-                                         else f"until {(deadlines[phase] - clock) / 60:.2f} min"))  # fmt: skip
+                phase_state = {
+                    **state,
+                    "g_opt": _values(optimizers["g_gan"].variables),
+                    "d_opt": _values(optimizers["d_gan"].variables),
+                }
+            _log(
+                f"phase '{phase}': "
+                + (
+                    f"{steps_of[phase]} steps"
+                    if minutes is None
+                    else f"until {(deadlines[phase] - clock) / 60:.2f} min"
+                )
+            )
             phase_state, record = train_phase(
-                phase, step, phase_state, stream, steps=steps_of[phase], deadline=deadlines[phase],
-                log_every=log_every, eval_every_s=eval_every_s, validate=validate,
-            )  # fmt: skip
+                phase,
+                step,
+                phase_state,
+                stream,
+                steps=steps_of[phase],
+                deadline=deadlines[phase],
+                log_every=log_every,
+                eval_every_s=eval_every_s,
+                validate=validate,
+            )
             state.update({k: v for k, v in phase_state.items() if k in state})
             log["phases"][phase] = record
-            _log(f"phase '{phase}' done: {record['steps']} steps in {record['seconds']:.0f} s "
-                 f"(first step incl. compile {record['compile_s']} s; {record['images_per_s']} img/s)")  # fmt: skip
+            _log(
+                f"phase '{phase}' done: {record['steps']} steps in {record['seconds']:.0f} s "
+                f"(first step incl. compile {record['compile_s']} s; "
+                f"{record['images_per_s']} img/s)"
+            )
     except NonFiniteLossError as error:
         log["stopped"] = str(error)
-        _log(f"stopped: {error}; writing the weights of the last finite validation "
-             f"({last_good.get('phase')} step {last_good.get('step')})")  # fmt: skip
+        _log(
+            f"stopped: {error}; writing the weights of the last finite validation "
+            f"({last_good.get('phase')} step {last_good.get('step')})"
+        )
         state.update({k: last_good[k] for k in ("g", "g_nt") if k in last_good})
     finally:
         stream.close()
 
-    for variables, values in ((generator.trainable_variables, state["g"]),
-                              (generator.non_trainable_variables, state["g_nt"])):  # fmt: skip
+    for variables, values in (
+        (generator.trainable_variables, state["g"]),
+        (generator.non_trainable_variables, state["g_nt"]),
+    ):
         for variable, value in zip(variables, values, strict=True):
             variable.assign(value)
-    generator.save_weights(str(out_dir / WEIGHTS_FILE))
-    (out_dir / SPEC_FILE).write_text(
-        json.dumps({"build_generator": generator_spec(config)}, indent=2)
-    )
-    if float16_parts:
-        log["float16_parts"] = [p.name for p in save_float16_parts(out_dir / WEIGHTS_FILE, out_dir)]
+    written = save_weights_folder(generator, generator_spec(config), out_dir, float16=float16)
+    log["files"] = [p.name for p in written]
     log["total_s"] = round(time.perf_counter() - started, 2)
     (out_dir / LOG_FILE).write_text(json.dumps(log, indent=2))
     _log(f"generator written to {out_dir / WEIGHTS_FILE}; log in {out_dir / LOG_FILE}")

@@ -30,10 +30,9 @@ from colorize_tf.data import pipeline as data
 from colorize_tf.data import sources
 from colorize_tf.models import build_models, float32_copy
 from colorize_tf.training import callbacks as cb
-from colorize_tf.training import checkpoint, distribute, fileio
+from colorize_tf.training import checkpoint, distribute, fileio, recipe
 from colorize_tf.training.gan import PHASES, ColorizationGAN
-
-GENERATOR_FILE = "generator.keras"
+from colorize_tf.training.recipe import GENERATOR_FILE, SUMMARY_FILE
 
 
 class ResumeError(RuntimeError):
@@ -195,8 +194,9 @@ def _check_resume(workdir: str, config: Config) -> None:
         old = config_from_yaml(fileio.read_text(old_path), old_path)
         if old.model != config.model:
             raise ResumeError(
-                f"{workdir} holds a run with model {old.model}, but this config asks for {config.model}; "
-                "resuming would not fit the saved weights. Use another --workdir, or the old config."
+                f"{workdir} holds a run with model {old.model}, but this config asks for "
+                f"{config.model}; resuming would not fit the saved weights. Use another "
+                "--workdir, or the old config."
             )
     fileio.write_text(old_path, config.to_yaml())
 
@@ -242,25 +242,13 @@ def run(config: Config, workdir: str | os.PathLike) -> dict:
     with strategy.scope():
         generator, discriminator = build_models(config)
         gan = ColorizationGAN(generator, discriminator)
-        phases = config.train
-        optimizers = {
-            "pretrain": distribute.make_optimizer(
-                phases.pretrain.learning_rate, phases.pretrain.beta_1, phases.pretrain.beta_2
-            ),
-            "g_gan": distribute.make_optimizer(
-                phases.gan.learning_rate, phases.gan.beta_1, phases.gan.beta_2
-            ),
-            "d_gan": distribute.make_optimizer(
-                phases.d_learning_rate or phases.gan.learning_rate,
-                phases.gan.beta_1,
-                phases.gan.beta_2,
-            ),
-        }
+        optimizers = recipe.make_optimizers(config.train)
         for name, optimizer in optimizers.items():
             optimizer.build((discriminator if name == "d_gan" else generator).trainable_variables)
         gan.compile(optimizers["pretrain"], phase="pretrain")  # evaluable even if no phase is left
     _log(
-        f"generator {generator.count_params():,} parameters, discriminator {discriminator.count_params():,}; "
+        f"generator {generator.count_params():,} parameters, "
+        f"discriminator {discriminator.count_params():,}; "
         f"{train_count if train_count is not None else 'unknown number of'} training images"
     )
 
@@ -277,7 +265,8 @@ def run(config: Config, workdir: str | os.PathLike) -> dict:
         checkpoint.restore(found[0], groups(found[1]["phase"]))
         progress = found[1]
         _log(
-            f"resumed from {fileio.basename(found[0])}: phase '{progress['phase']}', {progress['epochs_done']} epoch(s) "
+            f"resumed from {fileio.basename(found[0])}: phase '{progress['phase']}', "
+            f"{progress['epochs_done']} epoch(s) "
             f"+ {progress['step_in_epoch']} step(s) done, global step {progress['step']}"
         )
 
@@ -365,7 +354,8 @@ def run(config: Config, workdir: str | os.PathLike) -> dict:
             )
         _log(
             f"phase '{phase}': epochs {first_epoch + 1}..{phase_cfg.epochs}, {steps} steps each "
-            f"({plan.how}; global batch {plan.global_batch}, {plan.steps_per_execution} per execution)"
+            f"({plan.how}; global batch {plan.global_batch}, "
+            f"{plan.steps_per_execution} per execution)"
             + (f" (first epoch resumes after step {skip_steps})" if skip_steps else "")
         )
         started = time.time()
@@ -490,7 +480,7 @@ def _finish(gan, val_ds, workdir: str, config: Config, step: int, strategy, prod
         # The product computes in float32 whatever the training precision (TFLite needs it);
         # Keras writes remote paths through gfile.
         float32_copy(gan.generator).save(fileio.join(workdir, GENERATOR_FILE))
-        fileio.write_text(fileio.join(workdir, "summary.json"), json.dumps(summary, indent=2))
+        fileio.write_text(fileio.join(workdir, SUMMARY_FILE), json.dumps(summary, indent=2))
     v = summary["val"]
     _log("validation (same crops)     ours     gray (a=b=0)")
     for name, fmt in (("l1", "{:8.4f}"), ("psnr", "{:8.2f}"), ("ssim", "{:8.4f}")):
