@@ -111,7 +111,7 @@ class RuntimeConfig:
 
 @dataclass
 class Config:
-    """A whole run. ``name`` labels logs; ``smoke`` marks a laptop-sized run."""
+    """A whole run. ``name`` labels logs and names the default output folder."""
 
     name: str = "quickstart"
     data: DataConfig = field(default_factory=DataConfig)

@@ -1,12 +1,14 @@
-"""Training state on disk, backend-neutral: named arrays in one ``.npz`` plus a JSON progress record.
+"""Training state on disk: named arrays in one ``.npz`` plus a JSON progress record.
 
-A checkpoint holds the groups it is given (``train.py`` gives the running phase's: the generator
-and the pretraining optimizer, or both networks and the two GAN optimizers) keyed by Keras
-variable path, so a run resumes exactly where it stopped, under TensorFlow or JAX alike.
+A checkpoint holds the groups it is given (``colorize_tf.training.loop`` gives the running
+phase's: the generator and the pretraining optimizer, or both networks and the two GAN
+optimizers) keyed by Keras variable path, so a run resumes exactly where it stopped. The files
+are plain numpy and JSON, but their paths go through ``tf.io.gfile``
+(``colorize_tf.training.fileio``: a directory may be local, ``gs://`` or ``ram://``), so this
+module needs TensorFlow; only the TensorFlow loop uses it (the JAX loop keeps no checkpoints).
 Files are written to a temporary name and renamed, so a process killed mid-write never leaves a
 half checkpoint; the newest ``keep`` are kept. ``mirror`` copies one checkpoint to a second
-directory that keeps only the newest (local checkpoints, a Drive or bucket copy). Paths go
-through ``tf.io.gfile`` (``colorize_tf.training.fileio``): a directory may be local, ``gs://`` or ``ram://``.
+directory that keeps only the newest (local checkpoints, a Drive or bucket copy).
 """
 
 from __future__ import annotations
@@ -144,12 +146,14 @@ def restore(path: str | os.PathLike, groups: dict) -> None:
             extra = sorted(set(stored_keys) - set(expected))[:3]
             raise ValueError(
                 f"checkpoint {path} does not match the model built from this config "
-                f"(missing e.g. {missing}, unexpected e.g. {extra}): was it written with another model config?"
+                f"(missing e.g. {missing}, unexpected e.g. {extra}): was it written with another "
+                "model config?"
             )
         for key, variable in named:
             value = stored[key]
             if tuple(value.shape) != tuple(variable.shape):
                 raise ValueError(
-                    f"checkpoint {path}: {key} has shape {value.shape}, the model wants {tuple(variable.shape)}"
+                    f"checkpoint {path}: {key} has shape {value.shape}, the model wants "
+                    f"{tuple(variable.shape)}"
                 )
             variable.assign(value)

@@ -17,12 +17,14 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def is_remote(path: str | os.PathLike) -> bool:
-    """True for ``scheme://...`` paths (``gs://``, ``ram://``, ``s3://``...), False for local ones."""
+    """True for ``scheme://...`` paths (``gs://``, ``ram://``, ``s3://``...), False for local
+    ones."""
     return bool(_SCHEME.match(os.fspath(path)))
 
 
 def join(base: str | os.PathLike, *parts: str) -> str:
-    """Join path parts with ``/`` for ``scheme://`` paths (the scheme survives), else ``os.path``."""
+    """Join path parts with ``/`` for ``scheme://`` paths (the scheme survives), else
+    ``os.path``."""
     base = os.fspath(base)
     return posixpath.join(base, *parts) if is_remote(base) else os.path.join(base, *parts)
 
