@@ -1,8 +1,8 @@
 """What both input paths must agree on, free of TensorFlow.
 
-``data.py`` (tf.data) and ``jax_data.py`` (numpy, for machines without TensorFlow) read the
-same files, cut crops of the same geometry and split train / val identically; the rules live
-here once. Each path hashes names with its own SipHash-2-4 (a TF op, a pure-Python twin), and
+``pipeline`` (tf.data) and ``numpy_pipeline`` (for machines without TensorFlow) read the
+same files (``listing.walk_files``), cut crops of the same geometry and split train / val
+identically; the rules live here once. Each path hashes names with its own SipHash-2-4 (a TF op, a pure-Python twin), and
 ``splits_from_fractions`` turns the hashes into splits.
 """
 
