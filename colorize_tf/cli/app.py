@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from colorize_tf.app import jobs, server
 from colorize_tf.cli import common
 from colorize_tf.inference.files import DEFAULT_MAX_PIXELS as MAX_PIXELS
-from colorize_tf.inference.loader import MODEL_HELP
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -32,16 +31,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         prog="colorize-tf-app",
         description="A local web page: drop photos, compare before and after, download results.",
     )
-    parser.add_argument("--model", help=MODEL_HELP)
-    parser.add_argument(
-        "--size",
-        type=int,
-        default=None,
-        help="network input size for Keras-based models (default: the size it was trained at)",
-    )
-    parser.add_argument(
-        "--threads", type=int, default=None, help="TFLite interpreter threads (default: cores)"
-    )
+    common.add_model_flag(parser)
+    common.add_runtime_flags(parser)
     parser.add_argument(
         "--host",
         default=server.DEFAULT_HOST,

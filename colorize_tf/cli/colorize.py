@@ -32,7 +32,6 @@ from pathlib import Path
 
 from colorize_tf.cli import common
 from colorize_tf.inference import files, loader, temporal, video
-from colorize_tf.inference.loader import MODEL_HELP
 from colorize_tf.inference.video import is_video_name
 
 
@@ -43,7 +42,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or globs")
     parser.add_argument("--out", required=True, help="output folder (created if needed)")
-    parser.add_argument("--model", help=MODEL_HELP)
+    common.add_model_flag(parser)
     parser.add_argument(
         "--format",
         choices=("auto", "png", "jpeg"),
@@ -61,15 +60,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=files.DEFAULT_MAX_PIXELS,
         help=f"skip larger images (default: {files.DEFAULT_MAX_PIXELS:,})",
     )
-    parser.add_argument(
-        "--size",
-        type=int,
-        default=None,
-        help="network input size for Keras-based models (default: the size it was trained at)",
-    )
-    parser.add_argument(
-        "--threads", type=int, default=None, help="TFLite interpreter threads (default: cores)"
-    )
+    common.add_runtime_flags(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     films = parser.add_argument_group(
         "videos (written as NAME.mp4; see colorize_tf/inference/video.py)"

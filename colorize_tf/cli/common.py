@@ -1,8 +1,10 @@
-"""What every command shares: the config flags, errors -> exit codes, the parser's first line.
+"""What the commands share: their flags, errors -> exit codes, the parser's summary line.
 
-Flags are defined once, here, and each command adds the ones it takes, as TF Model Garden's
-commands all call ``official.common.flags.define_flags()`` instead of repeating ``--config_file``
-and ``--params_override``:
+Flags more than one command takes are defined once, here (``--config``/``--set``: train,
+jax_train; ``--model``: colorize, evaluate, export, app; ``--size``/``--threads``: colorize, app),
+and each command adds the ones it takes, as TF Model Garden's commands all call
+``official.common.flags.define_flags()`` instead of repeating ``--config_file`` and
+``--params_override``:
 
     parser = common.parser("python -m colorize_tf.train", __doc__)
     common.add_config_flags(parser, example="train.gan.epochs=5")
@@ -51,6 +53,30 @@ def add_config_flags(parser: argparse.ArgumentParser, example: str) -> None:
         default=[],
         metavar="KEY=VALUE",
         help=f"override a config value, e.g. --set {example} (repeatable)",
+    )
+
+
+def add_model_flag(parser: argparse.ArgumentParser, keras_only: bool = False) -> None:
+    """``--model``: any form ``colorize_tf.inference.loader`` loads (``keras_only``: the forms a
+    Keras generator is rebuilt from, for ``export``); None means the shipped preset."""
+    from colorize_tf.inference.loader import KERAS_MODEL_HELP, MODEL_HELP
+
+    parser.add_argument(
+        "--model", default=None, help=KERAS_MODEL_HELP if keras_only else MODEL_HELP
+    )
+
+
+def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
+    """``--size`` (the network's input for Keras-based forms) and ``--threads`` (TFLite), the two
+    arguments of ``load_colorizer`` besides the model."""
+    parser.add_argument(
+        "--size",
+        type=int,
+        default=None,
+        help="network input size for Keras-based models (default: the size it was trained at)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="TFLite interpreter threads (default: cores)"
     )
 
 

@@ -16,12 +16,11 @@ from pathlib import Path
 
 from colorize_tf.cli import common
 from colorize_tf.evaluation import protocol
-from colorize_tf.inference.loader import MODEL_HELP
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = common.parser("python -m colorize_tf.evaluate", __doc__)
-    parser.add_argument("--model", default=None, help=MODEL_HELP)
+    common.add_model_flag(parser)
     parser.add_argument(
         "--data",
         default="samples",

@@ -28,7 +28,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         prog="colorize-tf-export",
         description="Export a generator to a SavedModel and TFLite files (see the module doc).",
     )
-    parser.add_argument("--model", help=loader.KERAS_MODEL_HELP)
+    common.add_model_flag(parser, keras_only=True)
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument(
         "--formats",
