@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from colorize_tf.app import jobs, server
 from colorize_tf.cli import common
-from colorize_tf.inference.files import DEFAULT_MAX_PIXELS as MAX_PIXELS
+from colorize_tf.config import DEFAULT_MAX_PIXELS
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -55,8 +55,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--max-pixels",
         type=int,
-        default=MAX_PIXELS,
-        help=f"refuse larger images, as the colorize command does (default: {MAX_PIXELS:,})",
+        default=DEFAULT_MAX_PIXELS,
+        help="refuse larger images, as the colorize command does "
+        f"(default: {DEFAULT_MAX_PIXELS:,})",
     )
     parser.add_argument(
         "--max-upload-mb",

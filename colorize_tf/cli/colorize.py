@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from colorize_tf.cli import common
+from colorize_tf.config import DEFAULT_MAX_PIXELS
 from colorize_tf.inference import files, loader, temporal, video
 from colorize_tf.inference.video import is_video_name
 
@@ -57,8 +58,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--max-pixels",
         type=int,
-        default=files.DEFAULT_MAX_PIXELS,
-        help=f"skip larger images (default: {files.DEFAULT_MAX_PIXELS:,})",
+        default=DEFAULT_MAX_PIXELS,
+        help=f"skip larger images (default: {DEFAULT_MAX_PIXELS:,})",
     )
     common.add_runtime_flags(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -16,7 +16,8 @@ import os
 from collections.abc import Sequence
 
 from colorize_tf.cli import common
-from colorize_tf.data import coco, pipeline, sources, tfrecords
+from colorize_tf.config import DEFAULT_MAX_PIXELS
+from colorize_tf.data import coco, pipeline, sources, spec, tfrecords
 
 # The --help summary the command has always shown: the pipeline module's first line.
 DESCRIPTION = (
@@ -33,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     shared.add_argument("--split", choices=sources.SPLITS, default="all")
     shared.add_argument("--val-fraction", type=float, default=0.1)
-    shared.add_argument("--max-pixels", type=int, default=sources.DEFAULT_MAX_PIXELS)
+    shared.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS)
     shared.add_argument("--max-images", type=int, default=0, help="0: all")
 
     prep = commands.add_parser("prepare", parents=[shared], help="write TFRecord shards")
@@ -82,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         folder = coco.ensure_coco(
             args.coco_set, args.dir, timeout_s=args.timeout, keep_archive=args.keep_archive
         )
-        count = sum(f.lower().endswith(sources.IMAGE_EXTENSIONS) for f in os.listdir(folder))
+        count = sum(f.lower().endswith(spec.IMAGE_EXTENSIONS) for f in os.listdir(folder))
         source = coco.source_string(args.coco_set, args.dir)
         print(f"{folder}: {count:,} images; train on them with --set data.source={source}")
     elif args.command == "prepare":

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from colorize_tf.cli import common
 from colorize_tf.config import ConfigError, load_config
-from colorize_tf.training import callbacks, distribute, loop
+from colorize_tf.training import distribute, loop, recipe
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -28,9 +28,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-@common.command(
-    ConfigError, loop.ResumeError, distribute.StrategyError, callbacks.NonFiniteLossError
-)
+@common.command(ConfigError, loop.ResumeError, distribute.StrategyError, recipe.NonFiniteLossError)
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     config = load_config(args.config, args.overrides)
