@@ -332,12 +332,13 @@ def build_eval_rgb_dataset(
     cache_limit_bytes: int = DEFAULT_CACHE_LIMIT_BYTES,
     tfds_data_dir: str | None = None,
     tfds_download: bool = True,
+    scan: Scan | None = None,
 ) -> tf.data.Dataset:
     """Eval-protocol crops with their RGB and origin, in a fixed order, batched.
 
     Yields dicts: ``rgb`` float32 (B, S, S, 3) in [0, 1] (the ground truth), ``l_norm``
     (B, S, S, 1), ``ab_norm`` (B, S, S, 2) and ``path`` string (B,): the absolute file path,
-    or the record's file name / TFDS id.
+    or the record's file name / TFDS id. ``scan``: a file source's pre-scan, reused.
     """
     per_replica = _per_replica_batch(batch_size, input_context)
     decoded = decoded_images(
@@ -350,6 +351,7 @@ def build_eval_rgb_dataset(
         max_images=max_images,
         tfds_data_dir=tfds_data_dir,
         tfds_download=tfds_download,
+        scan=scan,
     )
     images = _maybe_cache(decoded.dataset, cache, decoded.estimated_bytes, cache_limit_bytes)
 

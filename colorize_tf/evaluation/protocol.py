@@ -224,6 +224,16 @@ def evaluate(
     colorize = load_colorizer(model, size=model_size)
     description = colorize.description
     max_pixels = max_pixels or DEFAULT_MAX_PIXELS
+    # One pre-scan of a file source: the pipeline reads what it kept, the report names the
+    # files it skipped, and the progress bar knows its target. Record sources (TFRecord, TFDS)
+    # name neither before reading.
+    scan, skipped, target = None, [], limit or None
+    spec = sources.parse_source(data_source)
+    if spec.kind in ("samples", "folder"):
+        scan = sources.scan_source(spec, max_pixels=max_pixels)
+        skipped = [(str(path), str(reason)) for path, reason in scan.skipped]
+        target = len(sources.select_split(scan, split, val_fraction))
+        target = min(target, limit) if limit else target
     dataset = data.build_eval_rgb_dataset(
         data_source,
         split=split,
@@ -231,16 +241,8 @@ def evaluate(
         crop_size=size,
         val_fraction=val_fraction,
         max_pixels=max_pixels,
+        scan=scan,
     )
-    # Files the pipeline skips (with the reason) and the progress bar's target, from one
-    # pre-scan; record sources (TFRecord, TFDS) name neither before reading.
-    skipped, target = [], limit or None
-    spec = sources.parse_source(data_source)
-    if spec.kind in ("samples", "folder"):
-        scan = sources.scan_source(spec, max_pixels=max_pixels)
-        skipped = [(str(path), str(reason)) for path, reason in scan.skipped]
-        target = len(sources.select_split(scan, split, val_fraction))
-        target = min(target, limit) if limit else target
     progress = keras.utils.Progbar(target, unit_name="image", verbose=1 if verbose else 0)
     rows, samples, full_skipped = score_batches(colorize, dataset, limit, full_res, progress)
     if not rows:
