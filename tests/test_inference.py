@@ -163,6 +163,33 @@ def test_colorize_and_evaluate_use_the_recorded_size(generator, forms, tmp_path,
     assert f"input {TRAINED_AT}x{TRAINED_AT}" in summary["protocol"]["model"]
 
 
+def test_colorize_evaluate_and_export_take_a_jax_weights_folder(generator, forms, tmp_path):
+    """What the README promises for ``jax_train``'s output: the three commands take its folder
+    as ``--model``, through the one loader, and get the same network."""
+    from colorize_tf.cli import evaluate as evaluate_cli
+    from colorize_tf.cli import export as export_cli
+
+    model = str(forms["jax"])
+    photo_path = tmp_path / "p.png"
+    Image.fromarray(sample_photos()[0]).save(photo_path)
+    out = tmp_path / "colorized"
+    assert colorize.main([str(photo_path), "--out", str(out), "--model", model, "--quiet"]) == 0
+    expected = serving.colorize_image(generator, sample_photos()[0])
+    written = np.asarray(Image.open(out / "p.png"))
+    assert np.abs(written.astype(int) - expected.astype(int)).max() <= 1
+
+    report = tmp_path / "eval"
+    argv = ["--model", model, "--data", "samples", "--split", "all", "--limit", "2"]
+    assert evaluate_cli.main([*argv, "--size", "64", "--out", str(report)]) == 0
+    assert json.loads((report / "metrics.json").read_text())["protocol"]["model"].startswith("jax")
+
+    exported = tmp_path / "export"
+    argv = ["--model", model, "--out", str(exported), "--formats", "tflite"]
+    assert export_cli.main([*argv, "--contracts", "colorize_rgb", "--precisions", "fp32"]) == 0
+    sidecar = json.loads((exported / export.SIDECAR_FILE).read_text())
+    assert sidecar["size"] == TRAINED_AT and sidecar["model"]["path"] == model
+
+
 def test_the_shipped_preset_is_the_default_and_colorizes(photo):
     assert presets.DEFAULT_PRESET in presets.available_presets()
     folder = presets.preset_path()
