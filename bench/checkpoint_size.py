@@ -68,15 +68,22 @@ def main(argv=None) -> int:
     for name, optimizer in optimizers.items():
         optimizer.build((discriminator if name == "d_gan" else generator).trainable_variables)
     rng = np.random.default_rng(0)
-    batch = (tf.constant(rng.uniform(-1, 1, (args.batch, args.size, args.size, 1)), tf.float32),
-             tf.constant(rng.uniform(-0.3, 0.3, (args.batch, args.size, args.size, 2)), tf.float32))
-    print(f"generator {generator.count_params():,} parameters, discriminator "
-          f"{discriminator.count_params():,}; batch {args.batch}, {args.size}x{args.size}, fp32")
+    batch = (
+        tf.constant(rng.uniform(-1, 1, (args.batch, args.size, args.size, 1)), tf.float32),
+        tf.constant(rng.uniform(-0.3, 0.3, (args.batch, args.size, args.size, 2)), tf.float32),
+    )
+    print(
+        f"generator {generator.count_params():,} parameters, discriminator "
+        f"{discriminator.count_params():,}; batch {args.batch}, {args.size}x{args.size}, fp32"
+    )
 
     results = {}
     for phase in ("pretrain", "gan"):
-        gan.compile(optimizers["pretrain" if phase == "pretrain" else "g_gan"],
-                    optimizers["d_gan"] if phase == "gan" else None, phase=phase)
+        gan.compile(
+            optimizers["pretrain" if phase == "pretrain" else "g_gan"],
+            optimizers["d_gan"] if phase == "gan" else None,
+            phase=phase,
+        )
         step = tf.function(gan.train_step)
         times = []
         for _ in range(args.steps):
@@ -95,17 +102,28 @@ def main(argv=None) -> int:
             restore_s = time.perf_counter() - start
         timed = times[1:] or times
         results[phase] = {
-            "file_mb": on_disk / MB, "savez_mb": size / MB, "savez_s": write_s,
-            "savez_compressed_mb": zsize / MB, "savez_compressed_s": zwrite_s,
-            "restore_s": restore_s, "arrays": len(arrays),
-            "step_s_median": statistics.median(timed), "steps_timed": len(timed),
+            "file_mb": on_disk / MB,
+            "savez_mb": size / MB,
+            "savez_s": write_s,
+            "savez_compressed_mb": zsize / MB,
+            "savez_compressed_s": zwrite_s,
+            "restore_s": restore_s,
+            "arrays": len(arrays),
+            "step_s_median": statistics.median(timed),
+            "steps_timed": len(timed),
         }
-        print(f"{phase:9s} checkpoint {on_disk / MB:7.1f} MB ({len(arrays)} arrays), np.savez "
-              f"{write_s:5.2f} s; savez_compressed {zsize / MB:7.1f} MB "
-              f"({100 * (1 - zsize / size):.1f} % smaller) in {zwrite_s:5.2f} s; restore "
-              f"{restore_s:5.2f} s; train step {statistics.median(timed):6.2f} s (median of {len(timed)})")
-    everything = {"generator": generator, "discriminator": discriminator,
-                  **{f"optimizer_{k}": v for k, v in optimizers.items()}}
+        print(
+            f"{phase:9s} checkpoint {on_disk / MB:7.1f} MB ({len(arrays)} arrays), np.savez "
+            f"{write_s:5.2f} s; savez_compressed {zsize / MB:7.1f} MB "
+            f"({100 * (1 - zsize / size):.1f} % smaller) in {zwrite_s:5.2f} s; restore "
+            f"{restore_s:5.2f} s; train step {statistics.median(timed):6.2f} s "
+            f"(median of {len(timed)})"
+        )
+    everything = {
+        "generator": generator,
+        "discriminator": discriminator,
+        **{f"optimizer_{k}": v for k, v in optimizers.items()},
+    }
     old_size, _ = _timed_write(_arrays(everything), compressed=False)
     results["all_groups_mb"] = old_size / MB
     print(f"before (both networks + all three optimizers): {old_size / MB:7.1f} MB")

@@ -271,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         "(other processes share them: wall figures vary, CPU ms/img much less)"
     )
     print("ours caches (in memory): Lab planes (float16) of the decoded images resized to short "
-          "side 320; every pass redoes random crop + flip + resampling to 256 + batching")  # fmt: skip
+          "side 320; every pass redoes random crop + flip + resampling to 256 + "
+          "batching")  # fmt: skip
     return 0
 
 

@@ -44,8 +44,9 @@ but each idle process keeps its memory: at batch 16, 256x256 about 5 GB per TF v
 Printed: parameter counts of both twins (they must match), then per variant the median and
 min step time, images/s at the median, the ratio of median and min to the fastest PyTorch
 variant, and whether the best Keras variant reaches the goal ``median <= 0.7 x`` that one.
-``--profile DIR`` traces the first timed step of each TF variant and prints its op types. The 1-minute load
-average during the timed steps is printed too: above the core count, other work was running.
+``--profile DIR`` traces the first timed step of each TF variant and prints its op types.
+The 1-minute load average during the timed steps is printed too: above the core count, other
+work was running.
 """
 
 from __future__ import annotations
@@ -222,7 +223,8 @@ def run_keras(variant: str, args: argparse.Namespace) -> None:
                 total = sum(ms for _, ms, _ in _top_ops(args.profile, 10**6))
                 print(f"profiled step {seconds:.2f} s (with tracing); op time {total / 1e3:.2f} s "
                       "summed over the ops (each op's wall time; ops overlap when inter-op "
-                      "threads run them side by side); top op types (ms, share, calls):")  # fmt: skip
+                      "threads run them side by side); top op types (ms, share, "
+                      "calls):")  # fmt: skip
                 for kind, ms, calls in ops_ms:
                     print(f"  {kind:40s} {ms:10.1f} {ms / total:6.1%} {calls:6d}")
             _step_done(self._start)

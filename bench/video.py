@@ -11,12 +11,12 @@ between frames is exact, not estimated (the smoother estimates its own from L on
 
 Rows: per-frame (``--no-temporal``), temporal at ``--strength`` (default the CLI's) and at each
 ``--sweep`` strength, the gray baseline (a = b = 0: no flicker, no color) and the truth itself
-(the floor of the measure: bilinear warping of 8-bit frames). Columns: warping error (Lai et al. 2018: mean
-|ab_t - warp(ab_{t-1})| over pixels visible in both frames, CIE a/b units, on the 8-bit
-output frames), mean PSNR and SSIM against the truth (``metrics.py``), and frames/s of the
+(the floor of the measure: bilinear warping of 8-bit frames). Columns: warping error (Lai et al.
+2018: mean |ab_t - warp(ab_{t-1})| over pixels visible in both frames, CIE a/b units, on the
+8-bit output frames), mean PSNR and SSIM against the truth (``metrics.py``), and frames/s of the
 whole file-to-file command (decode, network, smoothing, H.264 encode) on this CPU, after a
-warm-up run. ``--strip`` writes a PNG of frames: truth, per-frame, its flicker map
-|ab_t - warp(ab_{t-1})|, temporal, its flicker map.
+warm-up run. ``--strip`` writes a PNG of frames: truth, per-frame, its flicker map |ab_t -
+warp(ab_{t-1})|, temporal, its flicker map.
 """
 
 from __future__ import annotations
@@ -56,8 +56,10 @@ def pick_photos(folder: str, count: int, min_side: int) -> list[np.ndarray]:
         if image.shape[-1] >= 3 and min(height, width) >= min_side and width >= height:
             found.append((-height * width, str(job.source), image[..., :3]))
     if len(found) < count:
-        sys.exit(f"error: {folder} has {len(found)} color landscape photos with a short side "
-                 f">= {min_side} px; {count} needed")
+        sys.exit(
+            f"error: {folder} has {len(found)} color landscape photos with a short side "
+            f">= {min_side} px; {count} needed"
+        )
     chosen = sorted(found)[:count]
     return [image for _, _, image in sorted(chosen, key=lambda item: item[1])]
 
@@ -78,8 +80,9 @@ def quality(frames: np.ndarray, clip: temporal.SyntheticClip) -> dict[str, float
 def file_fps(source: Path, predictor: video.Predictor, strength: float | None) -> float:
     target = source.with_name(f"out-{strength}.mp4")
     start = time.perf_counter()
-    info = video.colorize_video(source, target, predictor, temporal_strength=strength,
-                                verbose=False)
+    info = video.colorize_video(
+        source, target, predictor, temporal_strength=strength, verbose=False
+    )
     return info.frames / (time.perf_counter() - start)
 
 
@@ -87,27 +90,32 @@ def flicker_map(frames: np.ndarray, clip: temporal.SyntheticClip, t: int) -> np.
     """uint8 (H, W, 3) gray map of |ab_t - warp(ab_{t-1})| (mean of a, b), 0..8 CIE -> 0..255."""
     if t in clip.cuts:
         return np.zeros(frames.shape[1:], np.uint8)
-    ab = ab_of(frames[t - 1: t + 1])
+    ab = ab_of(frames[t - 1 : t + 1])
     warped, _ = temporal.warp(ab[0], clip.flows[t])
     error = np.abs(ab[1] - warped).mean(-1) * clip.valid[t]
     gray = np.clip(error / 8.0 * 255.0, 0, 255).astype(np.uint8)
     return np.repeat(gray[..., None], 3, -1)
 
 
-def write_strip(path: Path, clip, per_frame, smoothed, columns: list[int],
-                tile_width: int = 160) -> None:
+def write_strip(
+    path: Path, clip, per_frame, smoothed, columns: list[int], tile_width: int = 160
+) -> None:
     """Rows of frames at ``columns``, each tile ``tile_width`` wide, as a 256-color PNG."""
     from PIL import Image, ImageDraw
 
-    rows = [("truth", lambda t: clip.frames[t]), ("per-frame", lambda t: per_frame[t]),
-            ("flicker", lambda t: flicker_map(per_frame, clip, t)),
-            ("temporal", lambda t: smoothed[t]),
-            ("flicker", lambda t: flicker_map(smoothed, clip, t))]
+    rows = [
+        ("truth", lambda t: clip.frames[t]),
+        ("per-frame", lambda t: per_frame[t]),
+        ("flicker", lambda t: flicker_map(per_frame, clip, t)),
+        ("temporal", lambda t: smoothed[t]),
+        ("flicker", lambda t: flicker_map(smoothed, clip, t)),
+    ]
     height, width = clip.frames.shape[1:3]
     tile = (tile_width, round(height * tile_width / width))
     label, top, gap = 78, 14, 2
-    canvas = Image.new("RGB", (label + len(columns) * (tile[0] + gap),
-                               top + len(rows) * (tile[1] + gap)), "white")
+    canvas = Image.new(
+        "RGB", (label + len(columns) * (tile[0] + gap), top + len(rows) * (tile[1] + gap)), "white"
+    )
     draw = ImageDraw.Draw(canvas)
     for c, t in enumerate(columns):
         draw.text((label + c * (tile[0] + gap) + 3, 1), f"frame {t}", fill="black")
@@ -132,16 +140,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--frames-per-shot", type=int, default=24)
     parser.add_argument("--strength", type=float, default=temporal.DEFAULT_STRENGTH)
-    parser.add_argument("--sweep", type=float, nargs="*", default=[],
-                        help="more strengths, as extra rows (no frames/s)")
+    parser.add_argument(
+        "--sweep",
+        type=float,
+        nargs="*",
+        default=[],
+        help="more strengths, as extra rows (no frames/s)",
+    )
     parser.add_argument("--strip", type=Path, default=None, help="write the frame strip PNG here")
     args = parser.parse_args(argv)
 
     photos = pick_photos(args.photos, 4, 2 * max(args.height, args.width))
     clip = temporal.synthetic_clip(photos, args.height, args.width, args.frames_per_shot)
     predictor = video.load_predictor(args.model)
-    print(f"{predictor.description}; film {len(clip.frames)} frames of "
-          f"{args.width}x{args.height}, cuts at {list(clip.cuts)}")
+    print(
+        f"{predictor.description}; film {len(clip.frames)} frames of "
+        f"{args.width}x{args.height}, cuts at {list(clip.cuts)}"
+    )
 
     per_frame = np.stack(list(video.colorize_frames(clip.frames, predictor)))
     smoother = temporal.TemporalSmoother(args.strength)
@@ -154,8 +169,10 @@ def main(argv: list[str] | None = None) -> int:
         source = Path(work) / "film.mp4"
         video.write_frames(source, clip.frames, FPS, crf=0)
         video.colorize_video(source, Path(work) / "warm.mp4", predictor, verbose=False)
-        speed = {"per-frame": file_fps(source, predictor, None),
-                 "temporal": file_fps(source, predictor, args.strength)}
+        speed = {
+            "per-frame": file_fps(source, predictor, None),
+            "temporal": file_fps(source, predictor, args.strength),
+        }
 
     results = {"per-frame": quality(per_frame, clip), "temporal": quality(smoothed, clip)}
     for strength in args.sweep:
@@ -166,13 +183,17 @@ def main(argv: list[str] | None = None) -> int:
     for name, row in results.items():
         fps = f"{speed[name]:.1f}" if name in speed else "–"
         label = f"temporal (strength {args.strength})" if name == "temporal" else name
-        print(f"| {label} | {row['warping_error']:.3f} | {row['psnr']:.2f} | {row['ssim']:.4f} | "
-              f"{fps} |")
+        print(
+            f"| {label} | {row['warping_error']:.3f} | {row['psnr']:.2f} | {row['ssim']:.4f} | "
+            f"{fps} |"
+        )
     base, ours = results["per-frame"], results["temporal"]
     ratio = ours["warping_error"] / base["warping_error"]
     gain = ours["psnr"] - base["psnr"]
-    print(f"\nwarping error temporal / per-frame: {ratio:.2f}x (goal <= 0.5x); "
-          f"PSNR {gain:+.2f} dB (goal >= -0.1 dB)")
+    print(
+        f"\nwarping error temporal / per-frame: {ratio:.2f}x (goal <= 0.5x); "
+        f"PSNR {gain:+.2f} dB (goal >= -0.1 dB)"
+    )
     if args.strip:
         shot = args.frames_per_shot
         columns = [1, shot // 3, 2 * shot // 3, shot - 1, shot, shot + 1]

@@ -123,7 +123,7 @@ class Config:
         return dataclasses.asdict(self)
 
     def to_yaml(self) -> str:
-        """The resolved config as YAML text (what ``dump`` writes; ``config_from_yaml`` reads it)."""
+        """The resolved config as YAML text (``dump`` writes it, ``config_from_yaml`` reads it)."""
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     def dump(self, path: str | Path) -> Path:

@@ -1,4 +1,5 @@
-"""The Lab convention against an independent implementation (scikit-image), in three execution modes.
+"""The Lab convention against an independent implementation (scikit-image), in three
+execution modes.
 
 Measured on this machine (float32 ours vs float64 scikit-image, 10,000 random colors + cube
 corners + a 256-step gray ramp): max |dL| ~ 2e-5, |da| ~ 8e-5, |db| ~ 4e-5, RGB round trip ~ 7e-6.

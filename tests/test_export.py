@@ -1,8 +1,8 @@
 """Export: SavedModel and TFLite files against the Keras generator, on the real sample photos.
 
 One export (SavedModel + TFLite fp32, fp16 and int8 of both contracts) is shared by the
-session (``exported_once``); the generator is the tiny one trained a few L1 steps (``helpers.trained_tiny_generator``) so
-that int8 PSNR means something. Tolerances:
+session (``exported_once``); the generator is the tiny one trained a few L1 steps
+(``helpers.trained_tiny_generator``) so that int8 PSNR means something. Tolerances:
 
 * SavedModel reloaded in a fresh process vs ``serving.colorize_image`` in process, full-size
   photos: max |difference| <= 1 uint8 level (measured 0).

@@ -134,7 +134,8 @@ MIRRORED_SCRIPT = textwrap.dedent(
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     assert mirrored.num_replicas_in_sync == 2
     a, b = one_step(tf.distribute.get_strategy()), one_step(mirrored)
-    start = [w.numpy() for w in (lambda g: g.generator.weights + g.discriminator.weights)(tiny_gan(seed=3))]
+    fresh = tiny_gan(seed=3)
+    start = [w.numpy() for w in fresh.generator.weights + fresh.discriminator.weights]
     norm = lambda arrays: float(np.sqrt(sum(np.sum(np.square(x)) for x in arrays)))
     diff = norm([x - y for x, y in zip(a, b)])
     moved = norm([x - s for x, s in zip(a, start)])

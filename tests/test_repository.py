@@ -1,4 +1,5 @@
-"""Standing checks on the repository itself: CI runs the README's test command; the code is lint-clean."""
+"""Standing checks on the repository itself: CI runs the README's test command; the code is
+lint-clean and formatted."""
 
 import re
 import shutil
@@ -59,5 +60,16 @@ def test_ci_floor_pins_the_lower_bounds_that_setup_cfg_and_readme_state():
 
 @pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff comes with the [test] extra")
 def test_ruff_clean():
-    result = subprocess.run(["ruff", "check", "."], cwd=ROOT, capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
+    """``ruff check`` (E501 included: lines of at most 100) and ``ruff format --check``."""
+    for command in (["ruff", "check", "."], ["ruff", "format", "--check", "."]):
+        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+        assert result.returncode == 0, " ".join(command) + "\n" + result.stdout + result.stderr
+
+
+def test_ruff_checks_line_length():
+    """The lint settings the code is held to: 100 columns, and E501 not ignored."""
+    import tomllib
+
+    ruff = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["ruff"]
+    assert ruff["line-length"] == 100
+    assert "E501" not in ruff["lint"].get("ignore", [])

@@ -38,7 +38,7 @@ _OFFSET = 16.0 / 116.0
 
 
 def _inverse_3x3(m: tuple) -> tuple:
-    """Exact inverse of a 3x3 matrix in Python floats (float64), so both directions stay consistent."""
+    """Exact inverse of a 3x3 matrix in Python floats (float64): both directions stay consistent."""
     (a, b, c), (d, e, f), (g, h, i) = m
     det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
     return (
@@ -128,7 +128,8 @@ def denormalize_ab(ab_norm):
 
 
 def rgb_to_l_ab(rgb):
-    """sRGB in [0, 1] (..., 3) -> (L_norm (..., 1), ab_norm (..., 2)), the networks' input and target."""
+    """sRGB in [0, 1] (..., 3) -> (L_norm (..., 1), ab_norm (..., 2)): the networks' input and
+    target."""
     lab = rgb_to_lab(rgb)
     return normalize_l(lab[..., :1]), normalize_ab(lab[..., 1:])
 

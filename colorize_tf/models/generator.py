@@ -225,14 +225,16 @@ def build_generator(
         input_size: the size it is trained at, recorded for serving (see ``UNetGenerator``).
 
     Returns:
-        A ``UNetGenerator``: ``(batch, S, S, input_channels)`` -> ``(batch, S, S, output_channels)``.
+        A ``UNetGenerator``: ``(batch, S, S, input_channels)`` ->
+        ``(batch, S, S, output_channels)``.
     """
     validate_weights_spec(encoder_weights)
     (encoder_filters,) = _validate_filters([encoder_filters], 1, "encoder_filters")
     if encoder_weights == "imagenet" and encoder_filters != RESNET18_STEM_FILTERS:
         raise ValueError(
             "encoder_weights='imagenet' needs the full-width ResNet-18 "
-            f"(encoder_filters={RESNET18_STEM_FILTERS}). Received: encoder_filters={encoder_filters}"
+            f"(encoder_filters={RESNET18_STEM_FILTERS}). "
+            f"Received: encoder_filters={encoder_filters}"
         )
     scale = [f // RESNET18_STEM_FILTERS for f in RESNET18_STAGE_FILTERS]  # (1, 2, 4, 8)
     encoder = ResNet18Encoder(

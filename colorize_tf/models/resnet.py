@@ -52,7 +52,8 @@ def _conv(filters: int, kernel_size: int, strides: int, padding: str, name: str,
 
 
 def apply_basic_block(x, filters: int, stride: int, conv_shortcut: bool, name: str, dtype=None):
-    """Two 3x3 conv-BN layers plus a shortcut, then ReLU: (b, h, w, c) -> (b, h/stride, w/stride, filters).
+    """Two 3x3 conv-BN layers plus a shortcut, then ReLU:
+    (b, h, w, c) -> (b, h/stride, w/stride, filters).
 
     A stride-2 conv is explicitly zero-padded by 1 and run with ``"valid"`` padding, like
     PyTorch and keras-hub, because ``"same"`` pads asymmetrically for even inputs.
@@ -97,7 +98,8 @@ def _validate_image_shape(image_shape, min_channels: int = 1) -> tuple:
     shape = tuple(image_shape) if isinstance(image_shape, Sequence) else None
     if shape is None or len(shape) != 3:
         raise ValueError(
-            f"`image_shape` must be (height, width, channels). Received: image_shape={image_shape!r}"
+            "`image_shape` must be (height, width, channels). "
+            f"Received: image_shape={image_shape!r}"
         )
     height, width, channels = shape
     if not all(dim is None or _is_count(dim) for dim in (height, width)):

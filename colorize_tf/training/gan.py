@@ -207,12 +207,13 @@ def _fused_batch_norm_call(self, inputs, training=None, mask=None):
     """``BatchNormalization.call`` in one ``FusedBatchNormV3`` kernel while training.
 
     Keras 3's layer normalizes with separate ops (a float32 cast of the input, ``moments``,
-    ``batch_normalization``, a cast back) and their gradients: ~16 % of the op time of a float32
-    GAN step at batch 16, 256x256 on a 2-core CPU, ~4 % fused (``bench/train_step.py --profile``). The fused kernel computes the same thing in float32
-    inside (mean, biased variance, ``(x - mean) / sqrt(var + eps) * gamma + beta``, output in the
-    input's dtype) and its gradient is the full batch-norm gradient. Its variance output is
-    Bessel-corrected, so it is rescaled to the biased one Keras averages into the moving
-    variance. Inference, masks, renorm and synchronized BN take the layer's own path.
+    ``batch_normalization``, a cast back) and their gradients: ~16 % of the op time of a float32 GAN
+    step at batch 16, 256x256 on a 2-core CPU, ~4 % fused (``bench/train_step.py --profile``). The
+    fused kernel computes the same thing in float32 inside (mean, biased variance, ``(x - mean) /
+    sqrt(var + eps) * gamma + beta``, output in the input's dtype) and its gradient is the full
+    batch-norm gradient. Its variance output is Bessel-corrected, so it is rescaled to the biased
+    one Keras averages into the moving variance. Inference, masks, renorm and synchronized BN take
+    the layer's own path.
     """
     if (
         not (training and self.trainable)
