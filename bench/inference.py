@@ -135,7 +135,7 @@ def main(argv=None) -> int:
     from colorize_tf.export import savedmodel  # after the thread settings
     from colorize_tf.export import tflite as tflite_export
     from colorize_tf.inference import files as colorize
-    from colorize_tf.inference import loader, serving
+    from colorize_tf.inference import images, loader, serving
     from colorize_tf.models import build_generator, count_params
 
     size = serving.DEFAULT_SIZE
@@ -321,9 +321,9 @@ def main(argv=None) -> int:
             )
 
     # Where the warm time goes (Keras path, JPEG out).
-    pixels, _ = colorize.read_image(big_path)
+    pixels, _ = images.read_image(big_path)
     stages = {
-        "read + decode + EXIF": lambda: colorize.read_image(big_path),
+        "read + decode + EXIF": lambda: images.read_image(big_path),
         "L at full size": lambda: serving._luminance_graph(tf.constant(pixels[np.newaxis])),
     }
     l_full = serving._luminance_graph(tf.constant(pixels[np.newaxis]))
@@ -333,10 +333,10 @@ def main(argv=None) -> int:
     ab = keras_fp32(l_small)
     stages["ab up + Lab -> RGB"] = lambda: serving._compose_graph(l_full, ab).numpy()
     rgb = serving._compose_graph(l_full, ab).numpy()[0]
-    stages["JPEG encode + write"] = lambda: colorize.write_image(
+    stages["JPEG encode + write"] = lambda: images.write_image(
         work / "stage.jpg", rgb, "JPEG", colorize.DEFAULT_JPEG_QUALITY
     )
-    stages["PNG encode + write"] = lambda: colorize.write_image(
+    stages["PNG encode + write"] = lambda: images.write_image(
         work / "stage.png", rgb, "PNG", colorize.DEFAULT_JPEG_QUALITY
     )
     print("  warm stages (median of 3):")

@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 
 from colorize_tf.core import color, metrics
 from colorize_tf.inference import files as colorize  # noqa: E402
-from colorize_tf.inference import temporal, video
+from colorize_tf.inference import images, temporal, video
 
 FPS = Fraction(24)
 
@@ -49,8 +49,8 @@ def pick_photos(folder: str, count: int, min_side: int) -> list[np.ndarray]:
         if video.is_video_name(job.source):
             continue
         try:
-            image, _ = colorize.read_image(job.source)
-        except colorize.SkipImage:
+            image, _ = images.read_image(job.source)
+        except images.SkipImage:
             continue
         height, width = image.shape[:2]
         if image.shape[-1] >= 3 and min(height, width) >= min_side and width >= height:

@@ -1,5 +1,5 @@
-"""The COCO download step (``download`` and ``coco``), offline: archives of a few JPEGs made here, served by a local HTTP
-server that honours Range requests (or not), on 127.0.0.1 only.
+"""The COCO download step (``download`` and ``coco``), offline: archives of a few JPEGs made
+here, served by a local HTTP server that honours Range requests (or not), on 127.0.0.1 only.
 
 The published archives themselves (6.6 GB) are never fetched: their sizes and SHA-256 are
 checked against the table TensorFlow Datasets ships for the same URLs.

@@ -679,7 +679,8 @@ def test_one_folder_walk_serves_training_the_numpy_path_and_colorize(tmp_path):
     walked = [relative_name(p, str(root)) for p in walk_files(str(root))]
     # A folder's own files (sorted) first, then its subfolders in order; case kept, matched in any.
     assert walked == [
-        "A.PNG", "b.jpg", "top.JPE", "a/z.jpeg", "a/b/c.webp", "c/x.gif", "c/y.bmp", "c/out/old.png",
+        "A.PNG", "b.jpg", "top.JPE", "a/z.jpeg", "a/b/c.webp", "c/x.gif", "c/y.bmp",
+        "c/out/old.png",
     ]  # fmt: skip
     scanned = [im.name for im in sources.scan_source(str(root)).images]
     assert scanned == walked  # 8 files, all readable

@@ -63,7 +63,8 @@ COCO_SETS: dict[str, Archive] = {
 
 
 def default_dir() -> str:
-    """``$COLORIZE_TF_COCO_DIR``, else ``$XDG_CACHE_HOME`` (or ``~/.cache``) ``/colorize_tf/data/coco``."""
+    """``$COLORIZE_TF_COCO_DIR``, else ``$XDG_CACHE_HOME`` (or ``~/.cache``)
+    ``/colorize_tf/data/coco``."""
     if os.environ.get(ENV_DIR):
         return os.path.abspath(os.path.expanduser(os.environ[ENV_DIR]))
     cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")

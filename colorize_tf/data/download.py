@@ -353,7 +353,7 @@ def _locked(path: str):
 
 @contextlib.contextmanager
 def _progress_bar(archive: Archive, initial: int, enabled: bool, unit="B", total=None):
-    """``bar(n)`` advances by n; ``bar(None)`` restarts from 0. tqdm if present, else a text line."""
+    """``bar(n)`` advances by n; ``bar(None)`` restarts from 0. tqdm if present, else a line."""
     total = archive.size if unit == "B" else total
     if not enabled:
         yield lambda n: None

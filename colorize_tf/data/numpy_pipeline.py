@@ -110,7 +110,7 @@ def assign_splits(names: Sequence[str], val_fraction: float = 0.1) -> list[str]:
 
 
 def list_image_files(source: str) -> tuple[str, list[str]]:
-    """``samples`` or a folder -> (root, absolute paths in name order), like ``sources.scan_source``."""
+    """``samples`` or a folder -> (root, absolute paths in name order), as ``scan_source`` lists."""
     if source == "samples":
         return sample_photo_dir(), sample_photo_paths()
     if not os.path.isdir(source):
@@ -251,8 +251,9 @@ class TrainBatches:
         prefetch: batches cut ahead (0: twice the workers).
     """
 
-    def __init__(self, images: Sequence[Image.Image], batch_size: int, crop_size: int, seed: int = 0,
-                 workers: int = 0, prefetch: int = 0, max_zoom: float = MAX_ZOOM):  # fmt: skip
+    def __init__(self, images: Sequence[Image.Image], batch_size: int, crop_size: int,
+                 seed: int = 0, workers: int = 0, prefetch: int = 0,
+                 max_zoom: float = MAX_ZOOM):  # fmt: skip
         if not images:
             raise ValueError("TrainBatches needs at least one image")
         if batch_size < 1:

@@ -4,8 +4,8 @@ readers of the encoded images of each source kind (``colorize_tf.data.pipeline``
 Source strings
 --------------
 ``samples``
-    The seven color photos scikit-image ships in its wheel (``colorize_tf.data.samples``): works on a
-    fresh machine with pip alone.
+    The seven color photos scikit-image ships in its wheel (``colorize_tf.data.samples``): works
+    on a fresh machine with pip alone.
 a directory path
     Every ``.jpg .jpeg .jpe .png .bmp .gif .webp`` file below it, recursively (any case). Each
     file is checked once by a cheap PIL pre-scan (header, pixel count, EXIF orientation, a

@@ -2,8 +2,8 @@
 
 ``pipeline`` (tf.data) and ``numpy_pipeline`` (for machines without TensorFlow) read the
 same files (``listing.walk_files``), cut crops of the same geometry and split train / val
-identically; the rules live here once. Each path hashes names with its own SipHash-2-4 (a TF op, a pure-Python twin), and
-``splits_from_fractions`` turns the hashes into splits.
+identically; the rules live here once. Each path hashes names with its own SipHash-2-4 (a TF
+op, a pure-Python twin), and ``splits_from_fractions`` turns the hashes into splits.
 """
 
 from __future__ import annotations

@@ -308,10 +308,11 @@ def _load_data(config: Config, workers: int, loader_bench_s: float):
         d.val_source or d.source, "all" if d.val_source else "val", d.val_fraction, d.max_images
     )
     images = jax_data.decode_photos(
-        train_paths, math.ceil(d.crop_size * jax_data.MAX_ZOOM), workers
+        train_paths, math.ceil(d.crop_size * jax_data.MAX_ZOOM), workers, max_pixels=d.max_pixels
     )
     val_crops = jax_data.eval_crops(
-        jax_data.decode_photos(val_paths, d.crop_size, workers), d.crop_size
+        jax_data.decode_photos(val_paths, d.crop_size, workers, max_pixels=d.max_pixels),
+        d.crop_size,
     )
     batches = jax_data.TrainBatches(images, d.batch_size, d.crop_size, config.train.seed, workers)
     record = {
