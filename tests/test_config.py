@@ -67,7 +67,7 @@ def test_dump_round_trips(tmp_path):
 @pytest.mark.parametrize("name", ["coco_paper", "tpu"])
 def test_paper_configs_take_their_epoch_length_from_the_data(name):
     """No hard-coded steps_per_epoch: it follows the training images and the global batch
-    (tests/test_distribute.py pins 8,000 images on 1 and 8 replicas)."""
+    (tests/training/test_distribute.py pins 8,000 images on 1 and 8 replicas)."""
     from colorize_tf.training.loop import phase_plan
 
     config = load_config(name)

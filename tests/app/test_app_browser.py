@@ -14,8 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-from test_app import (
+from app_server import (
     JOB_TIMEOUT_S,
     MIN_CHROMA,
     AppServer,
@@ -23,6 +22,7 @@ from test_app import (
     photo_path,
     tiny_model_file,
 )
+from PIL import Image
 
 from colorize_tf.inference.images import read_image
 

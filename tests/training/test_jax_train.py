@@ -31,7 +31,7 @@ from colorize_tf.models import weights as weights_folder
 from colorize_tf.training import jax_loop as jax_train
 from colorize_tf.training import recipe
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 TINY_WIDTH = 0.0625
 
 

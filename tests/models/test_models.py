@@ -35,7 +35,7 @@ from colorize_tf.models import (
 TINY_GENERATOR = dict(encoder_filters=8, decoder_filters=(32, 16, 16, 8, 8))
 TINY_ENCODER = dict(stem_filters=8, stage_filters=(8, 16, 32, 64))
 PYRAMID_LEVELS = ("P1", "P2", "P3", "P4", "P5")
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
