@@ -218,7 +218,7 @@ def _fused_batch_norm_call(self, inputs, training=None, mask=None):
     if (
         not (training and self.trainable)
         or mask is not None
-        or self.renorm
+        or getattr(self, "renorm", False)  # the floor Keras (3.12) has no renorm
         or self.synchronized
         or len(inputs.shape) != 4
         or self.axis not in (-1, 3)
