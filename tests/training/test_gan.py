@@ -160,7 +160,7 @@ def test_mirrored_two_replicas_match_one_replica_on_the_same_global_batch():
     Identical halves make per-replica statistics equal the global ones, isolating the loss and
     gradient aggregation we want to pin.
     """
-    script = MIRRORED_SCRIPT.format(tests=str(__import__("pathlib").Path(__file__).parents[1]))
+    script = MIRRORED_SCRIPT.format(tests=str(__import__("pathlib").Path(__file__).parent))
     out = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=600
     )
