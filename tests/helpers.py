@@ -87,3 +87,12 @@ def exported_once(cache_dir: Path, generator: keras.Model) -> Path:
             overwrite=True,  # a half-written folder of an interrupted run
         )
     return out
+
+
+def run_colorize(args: list[str], capsys) -> tuple[int, str, str]:
+    """``python -m colorize_tf.colorize ARGS --quiet`` in process: (exit code, stdout, stderr)."""
+    from colorize_tf.cli import colorize
+
+    code = colorize.main([*args, "--quiet"])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from helpers import exported_once, sample_photos
+from helpers import run_colorize as run
 from PIL import Image
 
 import colorize_tf
-from colorize_tf.cli import colorize as colorize_cli
 from colorize_tf.core import metrics
 from colorize_tf.export import export_lib as export
 from colorize_tf.inference import files as colorize
@@ -36,12 +36,6 @@ def photos_dir(tmp_path) -> Path:
     Image.fromarray(np.zeros((4, 4), np.uint8)).save(root / "tiny.png")
     (root / "notes.txt").write_text("not an image, not picked up")
     return root
-
-
-def run(args: list[str], capsys) -> tuple[int, str, str]:
-    code = colorize_cli.main([*args, "--quiet"])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_folder_in_same_size_out_failures_reported(photos_dir, model_path, tmp_path, capsys):

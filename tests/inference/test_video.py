@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import run_colorize as run
 
 av = pytest.importorskip("av")
 pytest.importorskip("cv2")
 skimage_data = pytest.importorskip("skimage.data")
 
-from colorize_tf.cli import colorize  # noqa: E402
 from colorize_tf.core import color, metrics  # noqa: E402
 from colorize_tf.inference import serving, temporal, video  # noqa: E402
 
@@ -98,12 +98,6 @@ def clip() -> temporal.SyntheticClip:
     return temporal.synthetic_clip(
         photos(), 64, 96, frames_per_shot=10, motions=("pan", "zoom", "crop")
     )
-
-
-def run(args: list[str], capsys) -> tuple[int, str, str]:
-    code = colorize.main([*args, "--quiet"])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_size_fps_frame_count_and_audio_are_kept(clip, model_path, tmp_path, capsys):
