@@ -309,18 +309,23 @@ def test_bad_arguments_fail_early_repeating_what_was_received():
 # --- keras-hub (optional [hub] extra) --------------------------------------------------------
 
 
-def _tiny_hub_backbone():
+def _hub_resnet18(stage_filters, **kwargs):
+    """keras-hub's ResNet-18 layout (basic blocks, 2 per stage) with the given stage widths."""
     keras_hub = pytest.importorskip("keras_hub")
-    # keras-hub requires 64 filters in the first stage; the rest stays tiny.
-    backbone = keras_hub.models.ResNetBackbone(
+    return keras_hub.models.ResNetBackbone(
         input_conv_filters=[64],
         input_conv_kernel_sizes=[7],
-        stackwise_num_filters=[64, 8, 16, 32],
+        stackwise_num_filters=list(stage_filters),
         stackwise_num_blocks=[2, 2, 2, 2],
         stackwise_num_strides=[1, 2, 2, 2],
         block_type="basic_block",
-        image_shape=(None, None, 3),
+        **kwargs,
     )
+
+
+def _tiny_hub_backbone():
+    # keras-hub requires 64 filters in the first stage; the rest stays tiny.
+    backbone = _hub_resnet18([64, 8, 16, 32], image_shape=(None, None, 3))
     _randomize_batch_norm(backbone)
     return backbone
 
@@ -349,16 +354,8 @@ def test_local_keras_hub_preset_loads_with_an_adapted_stem(tmp_path):
 
 
 def test_imagenet_uses_the_kagglehub_cache_offline(tmp_path, monkeypatch):
-    keras_hub = pytest.importorskip("keras_hub")
     # A full-size ResNet-18 preset (random weights) where kagglehub caches resnet_18_imagenet.
-    backbone = keras_hub.models.ResNetBackbone(
-        input_conv_filters=[64],
-        input_conv_kernel_sizes=[7],
-        stackwise_num_filters=[64, 128, 256, 512],
-        stackwise_num_blocks=[2, 2, 2, 2],
-        stackwise_num_strides=[1, 2, 2, 2],
-        block_type="basic_block",
-    )
+    backbone = _hub_resnet18([64, 128, 256, 512])
     backbone.save_to_preset(str(tmp_path.joinpath(*pretrained.IMAGENET_KAGGLE_PATH, "3")))
     monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path))
     monkeypatch.setattr(pretrained, "IMAGENET_CHECK_URL", "https://colorize-tf-check.invalid")
