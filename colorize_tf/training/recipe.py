@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import keras
 
-from colorize_tf.models.weights import FLOAT16_FILE, SPEC_FILE, WEIGHTS_FILE
-
 # --- what a run writes ---------------------------------------------------------------------------
 
 GENERATOR_FILE = "generator.keras"  # the TensorFlow loop's product
 SUMMARY_FILE = "summary.json"  # the TensorFlow loop's validation numbers
 LOG_FILE = "train_log.json"  # the JAX loop's log
-# The JAX loop's product is a weights folder (``colorize_tf.models.weights``).
-JAX_OUTPUT_FILES = (WEIGHTS_FILE, SPEC_FILE, FLOAT16_FILE, LOG_FILE)
+# The JAX loop's product is a weights folder; its file names live in ``colorize_tf.models.weights``.
 
 # --- precision ------------------------------------------------------------------------------------
 
