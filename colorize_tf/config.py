@@ -88,7 +88,10 @@ class TrainConfig:
     d_learning_rate: float = 0.0  # the discriminator's Adam rate; 0: the GAN phase's rate
     label_smoothing: float = 0.0  # the discriminator's real targets are 1 - this (0: the paper)
     ema_decay: float = 0.0  # >0: keep an exponential moving average of the generator's weights
-    select_best: bool = False  # ship the epoch-end generator with the best validation PSNR
+    select_best: bool = False  # ship the epoch-end generator that scores best on validation
+    select_metric: str = (
+        "psnr"  # psnr | psnr_dcf (PSNR less 0.05 dB per point of colorfulness error)
+    )
     checkpoint_every: int = 500  # steps
     sample_images: int = 6  # colorizations drawn into TensorBoard each epoch
     seed: int = 0
@@ -101,7 +104,8 @@ class RuntimeConfig:
     strategy: str = "auto"  # auto | cpu | mirrored | multi_worker | tpu
     tpu: str = ""  # TPU name or grpc:// address; empty: from the environment
     mixed_precision: str = "none"  # none | bf16 | fp16
-    jit_compile: bool = False  # XLA for the train step (ignored under TPUStrategy: TPUs compile)
+    # XLA for the TensorFlow train step (TPUStrategy compiles anyway; JAX steps always compile)
+    jit_compile: bool = False
     # BatchNormalization trains with one fused kernel per layer: the same maths, faster on a CPU
     fused_batch_norm: bool = False
     steps_per_execution: int = 1  # at most this many; the largest divisor of steps_per_epoch
@@ -137,6 +141,7 @@ class Config:
 _CHOICES = {
     "runtime.strategy": {"auto", "cpu", "mirrored", "multi_worker", "tpu"},
     "runtime.mixed_precision": {"none", "bf16", "fp16"},
+    "train.select_metric": {"psnr", "psnr_dcf"},
 }
 
 

@@ -2,7 +2,7 @@
 # Train the colorization generator under Keras' JAX backend on a GPU machine that has JAX but no
 # TensorFlow, and write its weights and a JSON log into a results folder.
 #
-#   bash gpu/run_jax.sh PHOTOS RESULTS [gpu/train_jax.py options, e.g. --minutes 30 --batch 64]
+#   bash gpu/run_jax.sh PHOTOS RESULTS [gpu/train_jax.py options, e.g. --batch 64 --set train.gan.epochs=4]
 #
 # Needs Python with JAX (CUDA), numpy, pillow, h5py and scikit-image. Keras comes from PyPI, or,
 # on a machine without network, from wheels you downloaded elsewhere into a folder named by
@@ -11,15 +11,14 @@
 #       --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
 #       --platform manylinux2014_x86_64 -d WHEELS keras==3.15.1 namex==0.1.0 optree==0.20.0
 # Check on a CPU first (about a minute):
-#     KERAS_BACKEND=jax python gpu/train_jax.py --photos PHOTOS --out RESULTS \
-#       --minutes 0.2 --width 0.0625 --size 64 --batch 4 --imagenet none
+#     python gpu/train_jax.py --photos PHOTOS --out RESULTS --width 0.0625 --size 64 --batch 4 \
+#       --imagenet none --set train.pretrain.epochs=1 --set train.gan.epochs=1
 # Same relative file names give the same train/val split on every machine.
 #
-# RESULTS then holds the generator's weights, generator.json, train_log.json and train.log;
-# `python -m colorize_tf.colorize --model RESULTS ...` (and evaluate, export) use it directly.
-# What a run logs: devices, the loader's crops/s alone on this host, per phase the first step's
-# time (compilation), images/s and loader wait, losses every --log-every steps, validation L1 /
-# PSNR beside the gray baseline every --eval-every seconds.
+# RESULTS is the training run folder (resume by running again); its model/ preset folder and
+# summary.json are the product: `python -m colorize_tf.colorize --model RESULTS/model ...`.
+# What a run logs: devices, per epoch the losses, the time per step, and validation (L1, PSNR,
+# SSIM, colorfulness) beside the gray baseline, and which epoch the selection keeps.
 set -euo pipefail
 if [ $# -lt 2 ]; then
     echo "usage: bash gpu/run_jax.sh PHOTOS RESULTS [gpu/train_jax.py options]" >&2

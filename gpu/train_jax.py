@@ -1,26 +1,24 @@
 """Train the generator under Keras' JAX backend on a GPU machine that has JAX but no TensorFlow.
 
-    KERAS_BACKEND=jax python gpu/train_jax.py --photos PHOTOS --out RESULTS --minutes 8
-    KERAS_BACKEND=jax python gpu/train_jax.py --photos PHOTOS --out RESULTS \\
-        --minutes 0.2 --width 0.0625 --size 64 --batch 4 --imagenet none        # CPU smoke
+    python gpu/train_jax.py --photos PHOTOS --out RESULTS --set train.gan.epochs=4
+    python gpu/train_jax.py --photos PHOTOS --out RESULTS --width 0.0625 --size 64 --batch 4 \\
+        --imagenet none --set train.pretrain.epochs=1 --set train.gan.epochs=1   # CPU smoke
 
 1. Looks for a ResNet-18 ImageNet checkpoint in the machine's torch / timm caches
    (``imagenet_resnet18.find_checkpoint``, a bounded walk of seconds); if one is found and the
    width is 1.0, converts it to numpy in a separate process (torch and JAX never share a
    process, nor their CUDA libraries) and maps it onto our encoder (``.weights.h5``).
-2. Trains with ``colorize_tf.training.jax_loop.run`` on the photos' training split (the project's
-   deterministic split holds out the validation tenth), under ``mixed_bfloat16``, for
-   ``--minutes`` of wall clock split between the phases, with the paper's optimizers
-   (quickstart config: Adam 1e-4 / 0.9 pretraining, Adam 2e-4 / 0.5 GAN, lambda 100).
-3. Writes into ``--out``: the generator's weights (float32, and a float16 copy half the size),
-   ``generator.json`` (how to rebuild it) and ``train_log.json``. Every command of the package
-   (``colorize``, ``evaluate``, ``export``) takes that folder as ``--model``, under any backend.
+2. Runs ``python -m colorize_tf.train --backend jax`` (the one training loop) with the
+   ``photos`` recipe on the photo folder, under ``mixed_bfloat16``, with these flags as
+   overrides; ``--set`` adds more (epochs, steps per epoch).
+3. The run folder ``--out`` is the training command's workdir: checkpoints (rerun to resume),
+   ``summary.json``, ``history_*.csv`` and ``model/``, a preset folder that every command
+   (``colorize``, ``evaluate``, ``export``) takes as ``--model``, under any backend.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -37,8 +35,7 @@ sys.path[:0] = [
 import imagenet_resnet18  # noqa: E402
 import numpy as np  # noqa: E402
 
-from colorize_tf.config import load_config  # noqa: E402
-from colorize_tf.training import jax_loop as jax_train  # noqa: E402
+from colorize_tf.cli import train  # noqa: E402
 
 
 def _log(message: str) -> None:
@@ -71,19 +68,12 @@ def imagenet_encoder(choice: str, width: float, workdir: Path) -> tuple[str | No
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--photos", required=True, help="a folder of color photos (PHOTOS)")
-    parser.add_argument("--out", required=True, help="the results folder (RESULTS)")
-    parser.add_argument("--minutes", type=float, default=8.0, help="wall clock of both phases")
-    parser.add_argument("--pretrain-share", type=float, default=0.5)
+    parser.add_argument("--out", required=True, help="the run folder (RESULTS)")
     parser.add_argument("--width", type=float, default=1.0, help="model.width (1.0: ResNet-18)")
     parser.add_argument("--size", type=int, default=256, help="crop side (multiple of 32)")
-    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--precision", default="bf16", choices=["bf16", "none"])
     parser.add_argument("--imagenet", default="auto", help="auto | none | a checkpoint path")
-    parser.add_argument("--log-every", type=int, default=50)
-    parser.add_argument("--eval-every", type=float, default=60.0)
-    parser.add_argument(
-        "--loader-bench", type=float, default=3.0, help="seconds timing the loader alone"
-    )
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     return parser.parse_args(argv)
 
@@ -96,18 +86,12 @@ def main(argv=None) -> int:
     _log(f"ImageNet encoder: {imagenet_note}")
     overrides = [
         "name=gpu-jax", f"data.source={Path(args.photos).resolve()}", f"data.crop_size={args.size}",
-        f"data.batch_size={args.batch}", "data.val_batch_size=8", f"model.width={args.width}",
+        f"data.batch_size={args.batch}", f"model.width={args.width}",
         f"runtime.mixed_precision={args.precision}",
         f"model.encoder_weights={encoder_file or 'none'}", *args.overrides,
     ]  # fmt: skip
-    config = load_config("quickstart", overrides)
-    log = jax_train.run(config, out, minutes=args.minutes, pretrain_share=args.pretrain_share,
-                        log_every=args.log_every, eval_every_s=args.eval_every, float16=True,
-                        loader_bench_s=args.loader_bench)  # fmt: skip
-    log["imagenet_encoder"] = imagenet_note
-    (out / jax_train.LOG_FILE).write_text(json.dumps(log, indent=2))
-    _log(f"{', '.join(log['files'])} and {jax_train.LOG_FILE} written to {out}")
-    return 3 if log["stopped"] else 0
+    argv = ["--backend", "jax", "--config", "photos", "--workdir", str(out)]
+    return train.main(argv + [flag for o in overrides for flag in ("--set", o)])
 
 
 if __name__ == "__main__":

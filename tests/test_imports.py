@@ -46,7 +46,7 @@ ALLOWED = {
     },  # fmt: skip
 }
 # ``python -m colorize_tf.X`` entry modules: one line that calls cli.
-ENTRY_MODULES = {"train", "evaluate", "colorize", "jax_train"}
+ENTRY_MODULES = {"train", "evaluate", "colorize"}
 
 
 def _module_name(path: Path) -> str:

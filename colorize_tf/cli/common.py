@@ -1,7 +1,7 @@
 """What the commands share: their flags, errors -> exit codes, the parser's summary line.
 
-Flags more than one command takes are defined once, here (``--config``/``--set``: train,
-jax_train; ``--model``: colorize, evaluate, export, app; ``--size``/``--threads``: colorize, app),
+Flags more than one command takes are defined once, here (``--config``/``--set``:
+train; ``--model``: colorize, evaluate, export, app; ``--size``/``--threads``: colorize, app),
 and each command adds the ones it takes, as TF Model Garden's commands all call
 ``official.common.flags.define_flags()`` instead of repeating ``--config_file`` and
 ``--params_override``:
@@ -11,7 +11,7 @@ and each command adds the ones it takes, as TF Model Garden's commands all call
 
 Exit codes: 0 done; 1 done, but some inputs failed (``colorize``); 2 nothing could be run, a
 user error (a bad flag, config or path: ``error: MESSAGE`` on stderr, no traceback); 3 stopped
-early, a non-finite loss (``jax_train``). An exception a command does not name is a bug and keeps
+early. An exception a command does not name is a bug and keeps
 its traceback.
 """
 

@@ -20,7 +20,25 @@ e.g. ``(batch, height, width, 3)`` or ``(n, 3)``.
 
 from __future__ import annotations
 
-from keras import ops
+import keras
+from keras.src.utils import backend_utils
+
+
+class _Ops:
+    """``keras.ops``, except inside a ``tf.data`` graph while Keras runs another backend (JAX,
+    with ``tf.data`` feeding it on the host): there the same ops come from Keras' TensorFlow
+    implementation, as Keras' own preprocessing layers switch (``tf.data`` only runs
+    TensorFlow). One Lab implementation for the pipeline, the networks and serving."""
+
+    def __getattr__(self, name: str):
+        if keras.backend.backend() != "tensorflow" and backend_utils.in_tf_graph():
+            from keras.src.backend.tensorflow import core, numpy
+
+            return getattr(numpy, name, None) or getattr(core, name)
+        return getattr(keras.ops, name)
+
+
+ops = _Ops()
 
 L_SCALE = 50.0  # L in [0, 100]   -> L / 50 - 1 in [-1, 1]
 AB_SCALE = 110.0  # a, b in ~[-108, 108] over sRGB -> ab / 110 in [-1, 1]

@@ -1,14 +1,13 @@
 """The weights folder: a generator as its ``build_generator`` arguments beside its weights,
-readable under any Keras backend (what the JAX training loop writes, for machines without
-TensorFlow to produce and any machine to load).
+readable under any Keras backend: what the project's former JAX-only training loop wrote. Runs
+now write preset folders (``colorize_tf.models.presets``); these folders still load.
 
     <folder>/
         generator.json              {"build_generator": {...}}: the network's arguments
         generator.weights.h5        its weights, float32
         generator.fp16.weights.h5   optional: the same weights as float16 (half the bytes)
 
-``colorize_tf.training.jax_loop`` writes it (``save_weights_folder``); every command's
-``--model`` reads it (``colorize_tf.inference.loader`` calls ``load_weights_folder``). Only
+``save_weights_folder`` writes one (tests make them); every command's ``--model`` reads it (``colorize_tf.inference.loader`` calls ``load_weights_folder``). Only
 Keras and h5py: no TensorFlow, no JAX.
 """
 

@@ -1,8 +1,9 @@
-"""Training callbacks: step-count checkpoints, a NaN stop that names where, sample colorizations.
+"""Training callbacks: step-count checkpoints, a NaN stop that names where, sample colorizations,
+the epoch selection (the best generator by a configurable score, kept on disk).
 
-They work under ``fit()`` and under the multi-worker custom loop (``colorize_tf.training.loop``
-drives them through a ``keras.callbacks.CallbackList`` there), so both paths write the same
-artifacts.
+They work under ``fit()`` with either Keras backend and under the TensorFlow multi-worker loop
+(``colorize_tf.training.loop`` drives them through a ``keras.callbacks.CallbackList`` there), so
+every path writes the same artifacts.
 """
 
 from __future__ import annotations
@@ -101,6 +102,8 @@ class PeriodicCheckpoint(keras.callbacks.Callback):
     def _save(self, epochs_done: int, step_in_epoch: int):
         if not self.enabled or self.counter.step == self._last_saved:
             return
+        if hasattr(self.model, "jax_state_sync"):  # JAX: the step's state back into variables
+            self.model.jax_state_sync()
         progress = {"phase": self.phase, "epochs_done": epochs_done, "step_in_epoch": step_in_epoch}
         self._unmirrored = checkpoint.save(self.directory, self.counter.step, self.groups, progress)
         self._last_saved = self.counter.step
@@ -195,70 +198,104 @@ class SampleColorizations(keras.callbacks.Callback):
             self.writer.flush()
 
 
-class GeneratorAverage(keras.callbacks.Callback):
-    """An exponential moving average of the generator's weights, and the best of each epoch.
+def write_preset(generator, folder: str, metadata: dict) -> None:
+    """``generator`` as a preset folder (``models.presets``) at ``folder``, local or remote: a
+    remote one (``gs://``) is written locally first, then copied file by file."""
+    import tempfile
 
-    After every step: ``average = decay * average + (1 - decay) * weights`` (BatchNorm moving
-    statistics included; ``decay`` 0 keeps the raw weights). At each epoch end the averaged
-    generator is scored on the validation set (``model.evaluate``, the same ``test_step`` and
-    crops as the epoch's own validation); with ``select_best`` the best one by validation PSNR
-    so far is kept in memory with its phase, epoch and metrics. ``train.py`` saves the best
-    (or, without selection, the final average) as the product. The average lives in memory:
-    a resumed run starts it again from the restored weights.
+    from colorize_tf.models import presets
+
+    if not fileio.is_remote(folder):
+        presets.save_preset(generator, folder, metadata, overwrite=True)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        local = presets.save_preset(generator, os.path.join(tmp, "preset"), metadata)
+        fileio.makedirs(folder)
+        for name in sorted(os.listdir(local)):
+            with open(os.path.join(local, name), "rb") as handle:
+                fileio.write_bytes(fileio.join(folder, name), handle.read())
+
+
+class EpochSelection(keras.callbacks.Callback):
+    """Each epoch end: score the generator that would ship, and keep the best one on disk.
+
+    The generator that would ship is the moving average when the model keeps one
+    (``ColorizationGAN(ema_decay > 0)``; its numbers are logged as ``ema_*``), else the raw
+    one (the epoch's own ``val_*`` numbers). Its score is ``recipe.selection_score(criterion)``
+    (logged as ``selection_score``). With ``best_dir``, a better score than any before writes
+    that generator there as a preset folder whose metadata records phase, epoch, score and
+    metrics, so the choice survives a restart; ``best()`` returns it with its weights.
 
     Args:
-        generator: the network being trained.
-        val_ds: the validation dataset ``fit`` validates on.
-        decay: EMA decay per step, in [0, 1).
-        phase: the phase name, recorded with the best epoch.
-        state: a dict shared across phases: ``average`` (list of arrays), ``best``.
+        gan: the ``ColorizationGAN`` being trained.
+        val_data: the validation data ``fit`` uses (a dataset, or (L, ab) arrays).
+        criterion: ``train.select_metric``.
+        best_dir: where the best generator goes ("": no selection).
+        enabled: this process writes files (the chief).
+        batch_size: the validation batch for arrays.
+        metadata: written into the best preset's metadata beside the selection record.
     """
 
-    def __init__(
-        self, generator, val_ds, decay: float, phase: str, state: dict, select_best: bool = True
-    ):
+    def __init__(self, gan, val_data, criterion: str, best_dir: str = "", enabled: bool = True,
+                 batch_size: int = 8, metadata: dict | None = None):  # fmt: skip
         super().__init__()
-        self.generator, self.val_ds, self.decay, self.phase = generator, val_ds, decay, phase
-        self.state, self.select_best = state, select_best
+        self.gan, self.val_data, self.criterion = gan, val_data, criterion
+        self.best_dir, self.enabled, self.batch_size = best_dir, enabled, batch_size
+        self.metadata = metadata or {}
+        self.phase = ""
+        self._best_score = self._stored_score()
 
-    def on_train_begin(self, logs=None):
-        if self.decay > 0.0 and self.state.get("average") is None:
-            self.state["average"] = [np.array(w, np.float32) for w in self.generator.get_weights()]
+    def _stored_score(self) -> float:
+        record = self._stored_record()
+        return record["score"] if record else -math.inf
 
-    def on_train_batch_end(self, batch, logs=None):
-        if self.decay <= 0.0:
-            return
-        # Keras calls this once per execution: decay for every step the execution ran.
-        decay = self.decay ** getattr(self.model, "steps_per_execution", 1)
-        for average, weight in zip(
-            self.state["average"], self.generator.get_weights(), strict=True
-        ):
-            average *= decay
-            average += (1.0 - decay) * weight
+    def _stored_record(self) -> dict | None:
+        import json
 
-    def _averaged(self) -> list[np.ndarray]:
-        return self.state["average"] if self.decay > 0.0 else self.generator.get_weights()
+        path = fileio.join(self.best_dir, "metadata.json") if self.best_dir else ""
+        if not path or not fileio.isfile(path):
+            return None
+        return json.loads(fileio.read_text(path)).get("selection")
+
+    def _evaluate(self) -> dict:
+        with self.gan.averaged_generator():
+            return self.gan.validate(self.val_data, self.batch_size)
 
     def on_epoch_end(self, epoch, logs=None):
-        averaged = self._averaged()
-        if self.decay > 0.0:
-            raw = self.generator.get_weights()
-            self.generator.set_weights(averaged)
-            results = self.model.evaluate(self.val_ds, return_dict=True, verbose=0)
-            self.generator.set_weights(raw)
-            if logs is not None:
-                logs.update(
-                    {f"ema_{k}": float(v) for k, v in results.items() if not k.startswith("gray_")}
-                )
+        logs = logs if logs is not None else {}
+        if self.gan.ema_weights:
+            results = {k: float(v) for k, v in self._evaluate().items()}
+            logs.update({f"ema_{k}": v for k, v in results.items() if not k.startswith("gray_")})
         else:
-            results = {k[len("val_") :]: v for k, v in (logs or {}).items() if k.startswith("val_")}
-        psnr = float(results.get("psnr", float("-inf")))
-        best = self.state.get("best")
-        if self.select_best and (best is None or psnr > best["metrics"]["psnr"]):
-            self.state["best"] = {
+            results = {k[len("val_") :]: float(v) for k, v in logs.items() if k.startswith("val_")}
+            if "psnr" not in results:  # fit ran without validation
+                results = {k: float(v) for k, v in self._evaluate().items()}
+        from colorize_tf.training.recipe import selection_score
+
+        score = selection_score(self.criterion, results)
+        logs["selection_score"] = score
+        if self.best_dir and score > self._best_score:
+            self._best_score = score
+            record = {
                 "phase": self.phase,
                 "epoch": epoch + 1,
-                "ema": self.decay > 0.0,
-                "metrics": {k: float(v) for k, v in results.items()},
-                "weights": [np.array(w, copy=True) for w in averaged],
+                "ema": bool(self.gan.ema_weights),
+                "criterion": self.criterion,
+                "score": score,
+                "metrics": results,
             }
+            if self.enabled:
+                with self.gan.averaged_generator() as generator:
+                    write_preset(generator, self.best_dir, {**self.metadata, "selection": record})
+
+    def best(self) -> dict | None:
+        """The best generator so far: its selection record and ``weights`` (in
+        ``ColorizationGAN._generator_variables`` order), or None."""
+        record = self._stored_record()
+        if record is None:
+            return None
+        from colorize_tf.models import presets
+
+        generator = presets.load_preset(self.best_dir)
+        order = list(generator.trainable_variables) + list(generator.non_trainable_variables)
+        return {**record, "weights": [keras.ops.convert_to_numpy(v) for v in order]}

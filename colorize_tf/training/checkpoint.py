@@ -5,7 +5,8 @@ phase's: the generator and the pretraining optimizer, or both networks and the t
 optimizers) keyed by Keras variable path, so a run resumes exactly where it stopped. The files
 are plain numpy and JSON, but their paths go through ``tf.io.gfile``
 (``colorize_tf.training.fileio``: a directory may be local, ``gs://`` or ``ram://``), so this
-module needs TensorFlow; only the TensorFlow loop uses it (the JAX loop keeps no checkpoints).
+module works with TensorFlow (any gfile path) or without it (local paths), under both Keras
+backends.
 Files are written to a temporary name and renamed, so a process killed mid-write never leaves a
 half checkpoint; the newest ``keep`` are kept. ``mirror`` copies one checkpoint to a second
 directory that keeps only the newest (local checkpoints, a Drive or bucket copy).
@@ -38,22 +39,32 @@ def _named_variables(groups: dict) -> list[tuple[str, object]]:
     return named
 
 
-def phase_groups(phase: str, generator, discriminator, optimizers: dict) -> dict:
+class _Average:
+    """The generator's moving average (``ColorizationGAN.ema_weights``) as a checkpoint group."""
+
+    def __init__(self, variables):
+        self.variables = list(variables)
+
+
+def phase_groups(phase: str, generator, discriminator, optimizers: dict, gan=None) -> dict:
     """What a checkpoint of ``phase`` holds: the networks that phase trains and its optimizers.
 
     ``optimizers``: ``{"pretrain": ..., "g_gan": ..., "d_gan": ...}``. Pretraining holds the
     generator and its Adam state; the GAN phase holds both networks and the two GAN optimizers,
     not the pretraining one, which it never uses again (a third of the old checkpoint's bytes).
     The discriminator is untouched while pretraining: a resume rebuilds it from the seed.
+    With ``gan`` keeping a moving average of the generator, both phases hold it too.
     """
+    average = {"average": _Average(gan.ema_weights)} if gan is not None and gan.ema_weights else {}
     if phase == "pretrain":
-        return {"generator": generator, "optimizer_pretrain": optimizers["pretrain"]}
+        return {"generator": generator, "optimizer_pretrain": optimizers["pretrain"], **average}
     if phase == "gan":
         return {
             "generator": generator,
             "discriminator": discriminator,
             "optimizer_g_gan": optimizers["g_gan"],
             "optimizer_d_gan": optimizers["d_gan"],
+            **average,
         }
     raise ValueError(f"unknown phase {phase!r}")
 
@@ -69,7 +80,7 @@ def save(
     """Write ``ckpt-<step>.npz`` and ``ckpt-<step>.json`` (progress: phase, epoch, step...)."""
     directory = os.fspath(directory)
     fileio.makedirs(directory)
-    arrays = {key: np.asarray(variable.numpy()) for key, variable in _named_variables(groups)}
+    arrays = {key: np.asarray(variable) for key, variable in _named_variables(groups)}
     buffer = io.BytesIO()  # object stores take whole files: build the archive in memory first
     # Uncompressed: zlib saves 8 % of a full-size checkpoint at ~20x the write time (measured
     # by bench/checkpoint_size.py: 374 vs 407 MB, 108 vs 5 s).

@@ -1,5 +1,6 @@
-"""The one place a strategy is chosen: a name -> a ``tf.distribute.Strategy``, plus precision,
-the accelerator check and each epoch's step plan.
+"""The one place a strategy is chosen: a name -> a ``tf.distribute.Strategy`` under TensorFlow
+(``get_strategy``) or a ``keras.distribution`` under JAX (``get_jax_distribution``, beside it),
+plus precision, the accelerator check and each epoch's step plan.
 
 Models and optimizers must be built inside ``strategy.scope()`` (``colorize_tf.training.loop``
 does so).
@@ -25,7 +26,11 @@ import subprocess
 import threading
 
 import keras
-import tensorflow as tf
+
+try:
+    import tensorflow as tf
+except ImportError:  # Keras on JAX without TensorFlow: only the JAX half below applies
+    tf = None
 
 from colorize_tf.training import recipe
 
@@ -144,6 +149,64 @@ def get_strategy(name: str = "auto", tpu: str = "") -> tf.distribute.Strategy:
 
 def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+# The same ``runtime.strategy`` names under JAX: which local devices one data-parallel step spans.
+JAX_STRATEGY_DEVICES = {"auto": None, "cpu": "cpu", "mirrored": "gpu", "tpu": "tpu"}
+
+
+@dataclasses.dataclass(frozen=True)
+class JaxRuntime:
+    """Where JAX steps run: ``distribution`` (a ``keras.distribution.DataParallel`` over
+    ``devices``, or None for one device), the device platform and the replica count."""
+
+    distribution: object
+    platform: str
+    replicas: int
+
+
+def get_jax_distribution(name: str = "auto") -> JaxRuntime:
+    """``runtime.strategy`` under the JAX backend: data parallelism over all local devices of one
+    kind (``auto``: the default platform's, TPU chips or GPUs; ``mirrored``: GPUs; ``tpu``: TPU
+    chips; ``cpu``: one CPU). ``multi_worker`` is TensorFlow's; it is refused here by name.
+
+    Call before any model or optimizer is built: Keras lays variables out when they are made.
+    """
+    if name not in STRATEGIES:
+        raise StrategyError(f"unknown strategy {name!r}; choose one of {list(STRATEGIES)}")
+    if name not in JAX_STRATEGY_DEVICES:
+        raise StrategyError(
+            f"runtime.strategy={name!r} is a TensorFlow strategy, and the Keras backend is 'jax'; "
+            f"under JAX choose one of {sorted(JAX_STRATEGY_DEVICES)} (data parallelism over the "
+            "local devices), or train with KERAS_BACKEND=tensorflow"
+        )
+    import jax
+
+    wanted = JAX_STRATEGY_DEVICES[name]
+    try:
+        devices = jax.devices(wanted) if wanted else jax.devices()
+    except RuntimeError:
+        devices = []
+    if not devices:
+        raise StrategyError(
+            f"runtime.strategy={name!r} under JAX needs {wanted.upper()} devices; JAX sees "
+            f"{sorted({d.platform for d in jax.devices()})}"
+        )
+    if name == "cpu":
+        devices = devices[:1]
+    elif devices[0].platform == "cpu":
+        evidence = _nvidia_evidence() + _tpu_device_files() + _tpu_env()
+        if evidence:  # never fall back to the CPU silently (as check_accelerator under TF)
+            raise StrategyError(
+                f"an accelerator is present ({', '.join(evidence)}) but JAX runs on the CPU: "
+                "install the JAX build for it (pip install 'jax[cuda12]' for NVIDIA GPUs, "
+                "'jax[tpu]' for TPUs). To train on the CPU on purpose: --set runtime.strategy=cpu."
+            )
+    distribution = None
+    if len(devices) > 1:
+        distribution = keras.distribution.DataParallel(devices=devices)
+        keras.distribution.set_distribution(distribution)
+    return JaxRuntime(distribution, devices[0].platform, len(devices))
 
 
 def set_precision(precision: str) -> str:

@@ -1,20 +1,31 @@
-"""``python -m colorize_tf.train``: both phases of the method in one resumable command.
+"""``python -m colorize_tf.train``: both phases of the method in one resumable command, under
+whichever Keras backend runs (``KERAS_BACKEND=tensorflow`` or ``jax``).
 
     python -m colorize_tf.train                                   # configs/quickstart.yaml
     python -m colorize_tf.train --config coco_paper --workdir runs/coco
-    python -m colorize_tf.train --config my.yaml --set train.gan.epochs=5 --set data.batch_size=32
+    KERAS_BACKEND=jax python -m colorize_tf.train --config photos --set data.source=photos/
+
+One loop for both backends: ``ColorizationGAN.fit`` with the same callbacks, data, recipe and
+files. Under TensorFlow a ``tf.distribute`` strategy spreads the steps (TPUStrategy, Mirrored,
+MultiWorkerMirrored); under JAX a ``keras.distribution.DataParallel`` over the local devices.
+The input is the ``tf.data`` pipeline wherever TensorFlow is installed (under JAX too, on the
+host, as keras-hub trains); only where it is absent, the numpy pipeline.
 
 Writes into ``--workdir`` (default ``runs/<config name>``):
 ``config.yaml`` (the resolved config), ``checkpoints/`` (every ``train.checkpoint_every`` steps
-and each epoch end), ``logs/`` (TensorBoard: losses, validation metrics, sample colorizations),
-``history_<phase>.csv``, ``samples/*.png``, ``generator.keras`` (the product) and ``summary.json``
-(validation L1 / PSNR / SSIM beside the gray baseline). Rerunning the same command resumes
-from the last checkpoint, in the right phase with the step count intact. The workdir may be on
-any filesystem ``tf.io.gfile`` reaches (``gs://BUCKET/runs/x`` for Cloud TPU runs, ``ram://``).
+and each epoch end: numpy + JSON, the same under both backends), ``logs/`` (TensorBoard, where
+TensorFlow is installed), ``history_<phase>.csv``, ``samples/*.png``, ``best/`` (with
+``train.select_best``: the best epoch so far), ``model/`` (the product, a preset folder that
+every command loads) and ``summary.json`` (validation numbers beside the gray baseline).
+Rerunning the same command resumes from the last checkpoint, in the right phase with the step
+count intact. With TensorFlow installed the workdir may be on any filesystem ``tf.io.gfile``
+reaches (``gs://BUCKET/runs/x`` for Cloud TPU runs, ``ram://``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import json
 import math
@@ -23,16 +34,19 @@ import sys
 import time
 
 import keras
-import tensorflow as tf
+import numpy as np
 
 from colorize_tf.config import Config, ConfigError, config_from_yaml
-from colorize_tf.data import pipeline as data
-from colorize_tf.data import sources
-from colorize_tf.models import build_models, float32_copy
+from colorize_tf.models import build_models
 from colorize_tf.training import callbacks as cb
 from colorize_tf.training import checkpoint, distribute, fileio, recipe
 from colorize_tf.training.gan import PHASES, ColorizationGAN
-from colorize_tf.training.recipe import GENERATOR_FILE, SUMMARY_FILE
+from colorize_tf.training.recipe import PRODUCT_DIR, SUMMARY_FILE
+
+try:
+    import tensorflow as tf
+except ImportError:  # Keras on JAX without TensorFlow: the numpy input pipeline
+    tf = None
 
 
 class ResumeError(RuntimeError):
@@ -42,9 +56,14 @@ class ResumeError(RuntimeError):
 # --- data ---------------------------------------------------------------------------------------
 
 
-def _datasets(config: Config, strategy: tf.distribute.Strategy, global_batch: int):
-    """(distributed training dataset (repeats), validation dataset, train image count or None,
-    how the count was had: ``counted`` or ``estimated``)."""
+def _datasets(config: Config, strategy, global_batch: int, drop: bool):
+    """(training dataset (repeats; distributed when ``strategy`` is a ``tf.distribute`` one),
+    validation dataset, train image count or None, how the count was had: ``counted`` or
+    ``estimated``). ``drop``: whole batches only (TPUs and JAX device meshes need static
+    shapes)."""
+    from colorize_tf.data import pipeline as data
+    from colorize_tf.data import sources
+
     d = config.data
     val_source, val_split = (d.val_source, "all") if d.val_source else (d.source, "val")
     # The file pre-scan runs once per file source here; both datasets and the counts reuse it.
@@ -59,9 +78,9 @@ def _datasets(config: Config, strategy: tf.distribute.Strategy, global_batch: in
         max_pixels=d.max_pixels,
         max_images=d.max_images,
     )
-    drop = isinstance(strategy, tf.distribute.TPUStrategy)  # TPUs need static batch shapes
+    tpu = isinstance(strategy, tf.distribute.TPUStrategy)
 
-    def train_fn(context: tf.distribute.InputContext):
+    def train_fn(context=None):
         return data.build_dataset(
             d.source,
             split="train",
@@ -74,12 +93,12 @@ def _datasets(config: Config, strategy: tf.distribute.Strategy, global_batch: in
             seed=config.train.seed,
             repeat=True,
             max_zoom=d.max_zoom,
-            jit_lab=not drop,  # a TPU host has no XLA CPU backend inside tf.data
+            jit_lab=not tpu,  # a TPU host has no XLA CPU backend inside tf.data
             scan=scans.get(d.source),
             **common,
         )
 
-    train = strategy.distribute_datasets_from_function(train_fn)
+    train = strategy.distribute_datasets_from_function(train_fn) if strategy else train_fn()
     val = data.build_dataset(
         val_source,
         split=val_split,
@@ -103,10 +122,46 @@ def _datasets(config: Config, strategy: tf.distribute.Strategy, global_batch: in
     return (train, val, *_record_count(config))
 
 
+def _numpy_datasets(config: Config, global_batch: int):
+    """The ``_datasets`` of a machine without TensorFlow (Keras on JAX): an endless generator of
+    uint8 RGB crops (the step turns them into L and ab on the device) and the validation crops
+    as (L, ab) arrays; folders and the sample photos only."""
+    from colorize_tf.core import color
+    from colorize_tf.data import numpy_pipeline as npd
+
+    d = config.data
+    if not d.cache:
+        raise ConfigError(
+            "data.cache=false: without TensorFlow the numpy pipeline holds every decoded image "
+            "in memory (install tensorflow for the streaming tf.data pipeline)"
+        )
+    train_split, val_split = ("all", "all") if d.val_source else ("train", "val")
+    train_paths = npd.split_files(d.source, train_split, d.val_fraction, d.max_images)
+    val_paths = npd.split_files(d.val_source or d.source, val_split, d.val_fraction, d.max_images)
+    images = npd.decode_photos(
+        train_paths, math.ceil(d.crop_size * d.max_zoom), max_pixels=d.max_pixels
+    )
+    crops = npd.eval_crops(
+        npd.decode_photos(val_paths, d.crop_size, max_pixels=d.max_pixels), d.crop_size
+    )
+    batches = npd.TrainBatches(
+        images, global_batch, d.crop_size, config.train.seed, max_zoom=d.max_zoom
+    )
+    l_norm, ab = color.rgb_to_l_ab(crops.astype("float32") / 255.0)
+    val = (keras.ops.convert_to_numpy(l_norm), keras.ops.convert_to_numpy(ab))
+
+    def stream():
+        yield from batches
+
+    return stream(), val, len(images), "counted"
+
+
 def _record_count(config: Config) -> tuple[int | None, str]:
     """Training images of a TFRecord source (counted: one pass over the records, no decoding)
     or of a TFDS source cut by ``max_images`` (estimated: a hashed split keeps about
     ``1 - val_fraction`` of a pooled split). (None, "") when neither applies."""
+    from colorize_tf.data import sources
+
     d = config.data
     spec = sources.parse_source(d.source)
     if spec.kind == "tfrecord":
@@ -205,11 +260,51 @@ def _log(message: str) -> None:
     print(f"[colorize_tf.train] {message}", flush=True)
 
 
+@dataclasses.dataclass
+class _Runtime:
+    """Where the steps run: the backend, a ``tf.distribute`` strategy (TensorFlow) or a JAX
+    device layout, the device kind and the replica count."""
+
+    backend: str
+    device: str
+    replicas: int
+    strategy: object = None  # tf.distribute.Strategy under TensorFlow
+
+    def scope(self):
+        return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
+
+    @property
+    def multi_worker(self) -> bool:
+        return self.strategy is not None and distribute.is_multi_worker(self.strategy)
+
+    @property
+    def is_chief(self) -> bool:
+        return self.strategy is None or _is_chief(self.strategy)
+
+
+def _runtime(config: Config) -> _Runtime:
+    """The strategy of ``runtime.strategy`` for the running backend (made before any model)."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        jax_runtime = distribute.get_jax_distribution(config.runtime.strategy)
+        return _Runtime(backend, jax_runtime.platform, jax_runtime.replicas)
+    strategy = distribute.get_strategy(config.runtime.strategy, config.runtime.tpu)
+    device = distribute.check_accelerator(strategy=strategy, requested=config.runtime.strategy)
+    return _Runtime(backend, device, strategy.num_replicas_in_sync, strategy)
+
+
 def run(config: Config, workdir: str | os.PathLike) -> dict:
     """Train both phases (resuming if the workdir holds checkpoints); returns the summary.
 
-    ``workdir`` may be anything ``tf.io.gfile`` reaches: a local path, ``gs://...``, ``ram://...``.
+    ``workdir`` may be anything ``tf.io.gfile`` reaches: a local path, ``gs://...``, ``ram://...``
+    (local only without TensorFlow).
     """
+    backend = keras.backend.backend()
+    if backend not in recipe.BACKENDS:
+        raise ConfigError(
+            f"the Keras backend is {backend!r}; training runs under {recipe.BACKENDS}"
+        )
+    recipe.check_backend(config, backend)
     workdir = os.fspath(workdir)
     fileio.makedirs(workdir)
     _check_resume(workdir, config)
@@ -218,34 +313,50 @@ def run(config: Config, workdir: str | os.PathLike) -> dict:
     keras.backend.clear_session()
     keras.utils.set_random_seed(config.train.seed)
     distribute.set_precision(config.runtime.mixed_precision)
-    strategy = distribute.get_strategy(config.runtime.strategy, config.runtime.tpu)
-    device = distribute.check_accelerator(strategy=strategy, requested=config.runtime.strategy)
-    replicas = strategy.num_replicas_in_sync
+    rt = _runtime(config)
     # Keras wraps `strategy.run` in the jit_compile function; a TPUStrategy compiles each step
-    # with XLA anyway, and Keras itself keeps XLA off under tf.distribute.
-    jit_compile = config.runtime.jit_compile and device != "tpu"
-    if config.runtime.jit_compile and not jit_compile:
+    # with XLA anyway, and Keras itself keeps XLA off under tf.distribute. JAX always compiles.
+    jit_compile = rt.backend == "jax" or (config.runtime.jit_compile and rt.device != "tpu")
+    if config.runtime.jit_compile and rt.device == "tpu":
         _log("runtime.jit_compile ignored under TPUStrategy: the TPU compiles every step with XLA")
-    if jit_compile:
+    if jit_compile and rt.backend == "tensorflow":
         tf.config.optimizer.set_jit(True)
     _log(
-        f"strategy {type(strategy).__name__} with {replicas} replica(s) on {device}; "
+        f"keras {keras.__version__} on {rt.backend}: "
+        + (
+            type(rt.strategy).__name__
+            if rt.strategy
+            else "data parallel"
+            if rt.replicas > 1
+            else ""
+        )
+        + f" {rt.replicas} replica(s) on {rt.device}; "
         f"precision {keras.mixed_precision.global_policy().name}"
     )
 
     global_batch = distribute.global_batch_size(
-        config.data.batch_size, config.data.batch_per_replica, replicas
+        config.data.batch_size, config.data.batch_per_replica, rt.replicas
     )
-    train_ds, val_ds, train_count, count_how = _datasets(config, strategy, global_batch)
-    if device == "cpu":
-        _warn_cpu_time(config, train_count, count_how, replicas)
-    with strategy.scope():
+    if tf is None:
+        _log("TensorFlow is not installed: the numpy input pipeline feeds the steps")
+        train_ds, val_ds, train_count, count_how = _numpy_datasets(config, global_batch)
+        sample = [t[: config.train.sample_images] for t in val_ds]
+    else:
+        drop = rt.device == "tpu" or rt.replicas > 1 and rt.backend == "jax"
+        train_ds, val_ds, train_count, count_how = _datasets(
+            config, rt.strategy, global_batch, drop
+        )
+        sample_batch = next(iter(val_ds.take(1)))
+        sample = [np.asarray(t)[: config.train.sample_images] for t in sample_batch]
+    if rt.device == "cpu":
+        _warn_cpu_time(config, train_count, count_how, rt.replicas)
+    with rt.scope():
         generator, discriminator = build_models(config)
-        gan = ColorizationGAN(generator, discriminator)
+        gan = ColorizationGAN(generator, discriminator, ema_decay=config.train.ema_decay)
         optimizers = recipe.make_optimizers(config.train)
         for name, optimizer in optimizers.items():
             optimizer.build((discriminator if name == "d_gan" else generator).trainable_variables)
-        gan.compile(optimizers["pretrain"], phase="pretrain")  # evaluable even if no phase is left
+        gan.compile(optimizers["pretrain"], phase="pretrain", jit_compile=jit_compile)
     _log(
         f"generator {generator.count_params():,} parameters, "
         f"discriminator {discriminator.count_params():,}; "
@@ -253,7 +364,7 @@ def run(config: Config, workdir: str | os.PathLike) -> dict:
     )
 
     def groups(phase: str) -> dict:  # a checkpoint holds the running phase's state only
-        return checkpoint.phase_groups(phase, generator, discriminator, optimizers)
+        return checkpoint.phase_groups(phase, generator, discriminator, optimizers, gan)
 
     ckpt_dir = fileio.join(workdir, "checkpoints")
     # With runtime.local_checkpoints, saves go to local disk and the workdir keeps a mirror of
@@ -271,14 +382,14 @@ def run(config: Config, workdir: str | os.PathLike) -> dict:
         )
 
     counter = cb.StepCounter(start=progress["step"])
-    sample_batch = next(iter(val_ds.take(1)))
-    sample = [t[: config.train.sample_images] for t in sample_batch]
-    writer = tf.summary.create_file_writer(fileio.join(workdir, "logs", "samples"))
-    is_chief = _is_chief(strategy)
-
-    # EMA and best-epoch selection share one state across both phases (see GeneratorAverage).
-    averaging = config.train.ema_decay > 0 or config.train.select_best
-    averages: dict = {}  # GeneratorAverage's state: the running average and the best epoch
+    writer = None
+    if tf is not None and rt.is_chief:
+        writer = tf.summary.create_file_writer(fileio.join(workdir, "logs", "samples"))
+    best_dir = fileio.join(workdir, recipe.BEST_DIR)
+    selection = cb.EpochSelection(
+        gan, val_ds, config.train.select_metric, best_dir if config.train.select_best else "",
+        rt.is_chief, batch_size=config.data.val_batch_size, metadata=_metadata(config, rt),
+    )  # fmt: skip
     for phase in PHASES:
         phase_cfg = getattr(config.train, phase)
         if PHASES.index(phase) < PHASES.index(progress["phase"]) or phase_cfg.epochs == 0:
@@ -288,7 +399,7 @@ def run(config: Config, workdir: str | os.PathLike) -> dict:
         skip_steps = progress["step_in_epoch"] if resuming else 0
         if first_epoch >= phase_cfg.epochs:
             continue
-        plan = phase_plan(config, phase, train_count, replicas, count_how, skip_steps)
+        plan = phase_plan(config, phase, train_count, rt.replicas, count_how, skip_steps)
         steps = plan.steps_per_epoch
         if plan.steps_per_execution != config.runtime.steps_per_execution:
             _log(
@@ -296,7 +407,7 @@ def run(config: Config, workdir: str | os.PathLike) -> dict:
                 f"{config.runtime.steps_per_execution}): the largest that divides {steps} steps"
                 + (f" and the {skip_steps} already done" if skip_steps else "")
             )
-        with strategy.scope():
+        with rt.scope():
             gan.compile(
                 g_optimizer=optimizers["pretrain" if phase == "pretrain" else "g_gan"],
                 d_optimizer=optimizers["d_gan"] if phase == "gan" else None,
@@ -307,9 +418,12 @@ def run(config: Config, workdir: str | os.PathLike) -> dict:
                 jit_compile=jit_compile,
                 fused_batch_norm=config.runtime.fused_batch_norm,
             )
+        selection.phase = phase
         callbacks = [
             counter,
             cb.StopOnNonFinite(counter, phase, save_dir),
+            # Before the checkpoint and the history: its scores land in both.
+            selection,
             cb.PeriodicCheckpoint(
                 save_dir,
                 groups(phase),
@@ -317,36 +431,17 @@ def run(config: Config, workdir: str | os.PathLike) -> dict:
                 phase,
                 steps,
                 config.train.checkpoint_every,
-                is_chief,
+                rt.is_chief,
                 resumed_epoch=(first_epoch, skip_steps),
                 mirror_dir=ckpt_dir if save_dir != ckpt_dir else "",
                 mirror_minutes=config.runtime.mirror_minutes,
             ),
-            # Before CSVHistory, so the averaged generator's validation lands in the history.
-            *(
-                [
-                    cb.GeneratorAverage(
-                        generator,
-                        val_ds,
-                        config.train.ema_decay,
-                        phase,
-                        averages,
-                        config.train.select_best,
-                    )
-                ]
-                if averaging
-                else []
-            ),
             cb.CSVHistory(fileio.join(workdir, f"history_{phase}.csv"), append=True),
             cb.SampleColorizations(
-                generator,
-                *sample,
-                fileio.join(workdir, "samples"),
-                writer if is_chief else None,
-                tag=phase,
+                generator, *sample, fileio.join(workdir, "samples"), writer, tag=phase
             ),
         ]
-        if is_chief:
+        if rt.is_chief and tf is not None:  # TensorBoard writes through TensorFlow
             callbacks.append(
                 keras.callbacks.TensorBoard(
                     fileio.join(workdir, "logs", phase), update_freq="epoch"
@@ -359,20 +454,13 @@ def run(config: Config, workdir: str | os.PathLike) -> dict:
             + (f" (first epoch resumes after step {skip_steps})" if skip_steps else "")
         )
         started = time.time()
+        fit = dict(rt=rt, train_ds=train_ds, val_ds=val_ds, callbacks=callbacks)
+        fit["val_batch"] = config.data.val_batch_size
         if skip_steps:  # finish the interrupted epoch, then carry on with whole ones
-            _fit(
-                gan,
-                strategy,
-                train_ds,
-                val_ds,
-                first_epoch,
-                first_epoch + 1,
-                steps - skip_steps,
-                callbacks,
-            )
+            _fit(gan, first_epoch, first_epoch + 1, steps - skip_steps, **fit)
             first_epoch += 1
         if first_epoch < phase_cfg.epochs:
-            _fit(gan, strategy, train_ds, val_ds, first_epoch, phase_cfg.epochs, steps, callbacks)
+            _fit(gan, first_epoch, phase_cfg.epochs, steps, **fit)
         _log(f"phase '{phase}' done in {time.time() - started:.0f} s")
         progress = {
             "phase": phase,
@@ -381,19 +469,30 @@ def run(config: Config, workdir: str | os.PathLike) -> dict:
             "step": counter.step,
         }
 
-    product = None
-    if averaging and averages:
-        chosen = averages.get("best") if config.train.select_best else None
-        generator.set_weights(chosen["weights"] if chosen else averages["average"])
-        if chosen:
-            _log(
-                f"product: the {'averaged ' if chosen['ema'] else ''}generator of phase "
-                f"'{chosen['phase']}', epoch {chosen['epoch']} (best validation PSNR "
-                f"{chosen['metrics']['psnr']:.2f} dB)"
-            )
-        product = {k: v for k, v in (chosen or {}).items() if k != "weights"}
-        product["ema_decay"] = config.train.ema_decay
-    return _finish(gan, val_ds, workdir, config, counter.step, strategy, product)
+    chosen = selection.best() if config.train.select_best else None
+    if chosen:
+        gan.set_generator_weights(chosen.pop("weights"))
+        _log(
+            f"product: the {'averaged ' if chosen['ema'] else ''}generator of phase "
+            f"'{chosen['phase']}', epoch {chosen['epoch']} (best validation "
+            f"{config.train.select_metric} {chosen['score']:.2f})"
+        )
+        product = chosen
+    else:
+        gan.set_generator_weights(gan.averaged_generator_weights())  # raw ones without EMA
+        product = {"phase": progress["phase"], "epoch": "last", "ema": bool(gan.ema_weights)}
+    product["ema_decay"] = config.train.ema_decay
+    product["select_metric"] = config.train.select_metric if config.train.select_best else ""
+    return _finish(gan, val_ds, workdir, config, counter.step, rt, product)
+
+
+def _metadata(config: Config, rt: _Runtime) -> dict:
+    """What a preset this run writes says of itself (``models.presets``' metadata.json)."""
+    return {
+        "config": config.name,
+        "recipe": config.to_dict(),
+        "backend": f"keras {keras.__version__} on {rt.backend}, {rt.replicas} {rt.device}",
+    }
 
 
 def _is_chief(strategy) -> bool:
@@ -407,16 +506,18 @@ def _is_chief(strategy) -> bool:
     )
 
 
-def _fit(gan, strategy, train_ds, val_ds, initial_epoch, epochs, steps, callbacks):
-    """``fit()`` on single-host strategies; a custom loop over ``strategy.run`` for multi-worker.
+def _fit(gan, initial_epoch, epochs, steps, *, rt, train_ds, val_ds, callbacks, val_batch):
+    """``fit()`` under both backends; a custom loop over ``strategy.run`` for TF multi-worker.
 
     Keras 3's ``fit()`` fails under MultiWorkerMirroredStrategy (keras-team/keras#20585:
     "Attempt to convert a value (PerReplica...)"); the loop below calls the same ``train_step``.
     """
-    if not distribute.is_multi_worker(strategy):
+    if not rt.multi_worker:
+        arrays = isinstance(val_ds, tuple)  # the numpy pipeline's (L, ab) validation arrays
         gan.fit(
             train_ds,
             validation_data=val_ds,
+            validation_batch_size=val_batch if arrays else None,
             initial_epoch=initial_epoch,
             epochs=epochs,
             steps_per_epoch=steps,
@@ -432,6 +533,7 @@ def _fit(gan, strategy, train_ds, val_ds, initial_epoch, epochs, steps, callback
             else "auto",
         )
         return
+    strategy = rt.strategy
     callback_list = keras.callbacks.CallbackList(callbacks, model=gan)
     iterator = iter(train_ds)
 
@@ -453,11 +555,12 @@ def _fit(gan, strategy, train_ds, val_ds, initial_epoch, epochs, steps, callback
     callback_list.on_train_end()
 
 
-def _evaluate(gan, val_ds, multi_worker: bool) -> dict:
-    """Validation metrics; under multi-worker each worker scores the whole set locally
-    (``evaluate()`` shares ``fit()``'s multi-worker failure)."""
+def evaluate(gan, val_ds, batch_size: int, multi_worker: bool = False) -> dict:
+    """Validation numbers of the generator as it is (``ColorizationGAN.test_step``); under
+    multi-worker each worker scores the whole set locally (``evaluate()`` shares ``fit()``'s
+    multi-worker failure)."""
     if not multi_worker:
-        return gan.evaluate(val_ds, return_dict=True, verbose=0)
+        return gan.validate(val_ds, batch_size)
     for metric in gan.eval_trackers.values():
         metric.reset_state()
     step = tf.function(gan.test_step)
@@ -466,27 +569,35 @@ def _evaluate(gan, val_ds, multi_worker: bool) -> dict:
     return results
 
 
-def _finish(gan, val_ds, workdir: str, config: Config, step: int, strategy, product=None) -> dict:
-    is_chief = _is_chief(strategy)
-    results = _evaluate(gan, val_ds, distribute.is_multi_worker(strategy))
+def _finish(gan, val_ds, workdir: str, config: Config, step: int, rt: _Runtime, product) -> dict:
+    results = evaluate(gan, val_ds, config.data.val_batch_size, rt.multi_worker)
     summary = {
         "config": config.name,
         "step": step,
         "val": {k: float(v) for k, v in results.items()},
+        "product": product,  # which phase / epoch the saved generator comes from
     }
-    if product:
-        summary["product"] = product  # which phase / epoch the saved generator comes from
-    if is_chief:
-        # The product computes in float32 whatever the training precision (TFLite needs it);
-        # Keras writes remote paths through gfile.
-        float32_copy(gan.generator).save(fileio.join(workdir, GENERATOR_FILE))
+    product_dir = fileio.join(workdir, PRODUCT_DIR)
+    if rt.is_chief:
+        metadata = {
+            **_metadata(config, rt),
+            "step": step,
+            "val": summary["val"],
+            "product": product,
+        }
+        cb.write_preset(gan.generator, product_dir, metadata)
         fileio.write_text(fileio.join(workdir, SUMMARY_FILE), json.dumps(summary, indent=2))
     v = summary["val"]
     _log("validation (same crops)     ours     gray (a=b=0)")
-    for name, fmt in (("l1", "{:8.4f}"), ("psnr", "{:8.2f}"), ("ssim", "{:8.4f}")):
+    for name, fmt in (
+        ("l1", "{:8.4f}"),
+        ("psnr", "{:8.2f}"),
+        ("ssim", "{:8.4f}"),
+        ("dcf", "{:8.2f}"),
+    ):
         _log(f"  {name:<25}{fmt.format(v[name])} {fmt.format(v['gray_' + name])}")
     if not all(math.isfinite(x) for x in v.values()):
         _log("warning: non-finite validation metric")
-    if is_chief:
-        _log(f"generator written to {fileio.join(workdir, GENERATOR_FILE)}")
+    if rt.is_chief:
+        _log(f"generator written to {product_dir} (a preset folder: --model {product_dir})")
     return summary

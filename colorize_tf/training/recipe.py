@@ -1,8 +1,8 @@
-"""The training recipe both loops share: precision policies, optimizers, steps per phase, the
+"""The training recipe, the same under every Keras backend: precision policies, optimizers,
+steps per phase, the selection criterion, which config fields a backend cannot honour, the
 non-finite-loss error and the names of the files a run writes.
 
-``colorize_tf.training.loop`` (TensorFlow, ``fit()``) and ``colorize_tf.training.jax_loop``
-(Keras' JAX backend) both call it, so the two cannot drift apart on these. Only Keras: no
+``colorize_tf.training.loop`` runs it under TensorFlow and JAX alike. Only Keras: no
 TensorFlow, no JAX.
 """
 
@@ -12,10 +12,9 @@ import keras
 
 # --- what a run writes ---------------------------------------------------------------------------
 
-GENERATOR_FILE = "generator.keras"  # the TensorFlow loop's product
-SUMMARY_FILE = "summary.json"  # the TensorFlow loop's validation numbers
-LOG_FILE = "train_log.json"  # the JAX loop's log
-# The JAX loop's product is a weights folder; its file names live in ``colorize_tf.models.weights``.
+PRODUCT_DIR = "model"  # the trained generator, a preset folder (``colorize_tf.models.presets``)
+BEST_DIR = "best"  # the best epoch so far under ``train.select_best`` (a preset folder too)
+SUMMARY_FILE = "summary.json"  # validation numbers of the product, beside the gray baseline
 
 # --- precision ------------------------------------------------------------------------------------
 
@@ -26,6 +25,85 @@ MIXED_PRECISION_POLICIES = {"none": "float32", "bf16": "mixed_bfloat16", "fp16":
 class NonFiniteLossError(RuntimeError):
     """A training loss became NaN or infinite; the message says where (phase, step) and what
     was kept."""
+
+
+# --- which backend honours what ------------------------------------------------------------------
+
+BACKENDS = ("tensorflow", "jax")
+# Config fields that only one Keras backend can honour, and why. Any other value than the
+# field's default is refused under the other backend (``check_backend``); every field not
+# listed here or in ``BACKEND_ONLY_VALUES`` is honoured by both (tests walk every field).
+BACKEND_ONLY = {
+    "runtime.tpu": (
+        "tensorflow",
+        "it addresses TPUStrategy's cluster; under JAX the TPU chips are local devices "
+        "(runtime.strategy=tpu or auto)",
+    ),
+}
+# Speed settings that change no number the step computes: what each backend does with them.
+SPEED_ONLY = {
+    "runtime.fused_batch_norm": "TensorFlow: one FusedBatchNormV3 kernel per BatchNormalization "
+    "layer; JAX: XLA compiles each step whole and fuses batch norm itself, either value",
+    "runtime.jit_compile": "TensorFlow: XLA for the step on or off; JAX: every step is compiled "
+    "with XLA, either value",
+}
+# Single values of a field that only one backend can honour.
+BACKEND_ONLY_VALUES = {
+    ("runtime.strategy", "multi_worker"): (
+        "tensorflow",
+        "it is TensorFlow's MultiWorkerMirroredStrategy; under JAX use auto, cpu, mirrored or tpu",
+    ),
+    ("runtime.mixed_precision", "fp16"): (
+        "tensorflow",
+        "float16 needs loss scaling, which the JAX step does not do; use bf16",
+    ),
+}
+
+
+def _field(config, dotted: str):
+    value = config
+    for key in dotted.split("."):
+        value = getattr(value, key)
+    return value
+
+
+def check_backend(config, backend: str) -> None:
+    """Refuse, naming the field and both backends, every setting ``backend`` cannot honour."""
+    from colorize_tf.config import Config, ConfigError
+
+    defaults = Config()
+    problems = []
+    for dotted, (only, why) in BACKEND_ONLY.items():
+        value = _field(config, dotted)
+        if backend != only and value != _field(defaults, dotted):
+            problems.append(f"{dotted}={value!r} applies to the {only} backend only: {why}")
+    for (dotted, value), (only, why) in BACKEND_ONLY_VALUES.items():
+        if backend != only and _field(config, dotted) == value:
+            problems.append(f"{dotted}={value!r} applies to the {only} backend only: {why}")
+    if problems:
+        raise ConfigError(
+            f"the Keras backend is {backend!r}, and this config asks for what it cannot do:\n  "
+            + "\n  ".join(problems)
+        )
+
+
+# --- selection ------------------------------------------------------------------------------------
+
+# PSNR rewards dull color (gray scores well), so ``psnr_dcf`` takes 0.05 dB off per point of
+# colorfulness error |CF(prediction) - CF(truth)|: gray (ΔCF ~50) loses 2.5 dB to it, a model
+# within 10 points of the truth's colorfulness 0.5 dB.
+DCF_PENALTY_DB = 0.05
+SELECTION_CRITERIA = ("psnr", "psnr_dcf")
+
+
+def selection_score(criterion: str, results: dict) -> float:
+    """The number ``train.select_metric`` maximizes, from validation ``results`` (``psnr``,
+    ``dcf``: see ``ColorizationGAN.test_step``)."""
+    if criterion == "psnr":
+        return float(results["psnr"])
+    if criterion == "psnr_dcf":
+        return float(results["psnr"]) - DCF_PENALTY_DB * float(results["dcf"])
+    raise ValueError(f"unknown selection criterion {criterion!r}; one of {SELECTION_CRITERIA}")
 
 
 # --- optimizers -----------------------------------------------------------------------------------
