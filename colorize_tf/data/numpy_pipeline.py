@@ -1,6 +1,7 @@
 """The input path without TensorFlow: photos decoded once into memory, crops cut on CPU threads.
 
-For machines that have JAX but no TensorFlow (``colorize_tf.training.loop`` falls back to it). It follows
+For machines that have JAX but no TensorFlow (``colorize_tf.training.loop`` falls back to it).
+It follows
 ``colorize_tf.data.pipeline`` where the two overlap, so a JAX run trains and validates on the same
 images as a TF run:
 

@@ -7,7 +7,8 @@ now write preset folders (``colorize_tf.models.presets``); these folders still l
         generator.weights.h5        its weights, float32
         generator.fp16.weights.h5   optional: the same weights as float16 (half the bytes)
 
-``save_weights_folder`` writes one (tests make them); every command's ``--model`` reads it (``colorize_tf.inference.loader`` calls ``load_weights_folder``). Only
+``save_weights_folder`` writes one (tests make them); every command's ``--model`` reads it
+(``colorize_tf.inference.loader`` calls ``load_weights_folder``). Only
 Keras and h5py: no TensorFlow, no JAX.
 """
 
