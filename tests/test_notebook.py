@@ -155,12 +155,13 @@ def _pip_env(cache: Path) -> dict[str, str]:
     return env
 
 
-def _kernel_env(home: Path, package_source: Path) -> dict[str, str]:
+def _kernel_env(home: Path, package_source: Path, backend: str = "auto") -> dict[str, str]:
     env = _pip_env(home / "pip-cache")
     env.pop("PYTHONPATH", None)  # nothing of the checkout on the path: only the installed wheel
     env.update(
         COLORIZE_TF_SMOKE="1",
         COLORIZE_TF_PACKAGE_SOURCE=str(package_source),
+        COLORIZE_TF_BACKEND=backend,
         PYTHONNOUSERSITE="1",
         TF_CPP_MIN_LOG_LEVEL="2",
         KERAS_HOME=str(home / "keras"),
@@ -267,7 +268,8 @@ def test_install_cell_names_what_to_set(tmp_path, wheel):
     assert os.path.exists("/content/drive") == drive_existed
 
 
-def test_notebook_installs_and_runs_in_smoke_mode(tmp_path, wheel):
+@pytest.mark.parametrize("backend", ["auto", "jax"])  # auto: TensorFlow on this CPU
+def test_notebook_installs_and_runs_in_smoke_mode(tmp_path, wheel, backend):
     work, home = tmp_path / "work", tmp_path / "home"
     work.mkdir()
     home.mkdir()
@@ -275,7 +277,7 @@ def test_notebook_installs_and_runs_in_smoke_mode(tmp_path, wheel):
     nb = nbformat.read(NOTEBOOK, as_version=4)
     client = _client(nb, tmp_path, python, work)
     start = time.perf_counter()
-    with client.setup_kernel(env=_kernel_env(home, wheel)):
+    with client.setup_kernel(env=_kernel_env(home, wheel, backend)):
         for index, cell in enumerate(nb.cells):
             client.execute_cell(cell, index)
         first, training = _text(nb.cells), _text([nb.cells[_cell_index(nb, "train")]])
@@ -299,7 +301,12 @@ def test_notebook_installs_and_runs_in_smoke_mode(tmp_path, wheel):
     run = work / WORKDIR
     assert sorted(os.listdir(work)) == ["runs"], "the notebook wrote outside its WORKDIR"
     assert sorted(os.listdir(work / "runs")) == [WORKDIR.name]
-    assert (run / "generator.keras").is_file()
+    trained_under = "tensorflow" if backend == "auto" else backend
+    assert f"training backend: {trained_under}" in first
+    assert f"on {trained_under}:" in training
+    assert (run / "model" / "config.json").is_file() and (
+        run / "model" / "model.weights.h5"
+    ).is_file()
     assert json.loads((run / "summary.json").read_text())["val"]
     # The sample shown is the GAN phase's last one, though "pretrain-" sorts after "gan-".
     assert sorted(p.name for p in (run / "samples").glob("*.png")) == [
