@@ -55,20 +55,30 @@ def _summaries(rows: list[dict], prefix: str, names=REPORT_NAMES) -> dict:
     return out
 
 
-def stripe_period(size: int, model_size: int | None) -> int:
+def stripe_period(size: int, model_size: int | None) -> int | None:
     """The network's stripe period (``STRIPE_PERIOD`` network pixels) in pixels of a ``size``
-    crop whose L was resized to ``model_size`` (None: unknown, taken as ``size``).
-
-    Raises ValueError when it is not a whole number of crop pixels.
-    """
+    crop whose L was resized to ``model_size`` (None: unknown, taken as ``size``); None where
+    that is not a whole number of at least 2 pixels (no stripe measure then)."""
     model_size = model_size or size
     period, rest = divmod(STRIPE_PERIOD * size, model_size)
-    if rest or period < 2:
-        raise ValueError(
-            f"the stripe measure needs a crop size ({size}) that is a whole multiple of the "
-            f"network's input ({model_size}) / {STRIPE_PERIOD}"
-        )
-    return period
+    return None if rest or period < 2 else period
+
+
+def stripe_margin(size: int, period: int) -> int | None:
+    """Border pixels dropped before measuring stripes on a ``size`` crop: ``STRIPE_MARGIN_PERIODS``
+    periods, fewer where the crop is small; None where not even one tile fits (no measure)."""
+    room = (size - STRIPE_TILE_PERIODS * period - period) // 2
+    return None if room < 0 else min(STRIPE_MARGIN_PERIODS * period, room)
+
+
+def _rgb_stripes(rgb: np.ndarray, period: int | None) -> np.ndarray:
+    """``metrics.rgb_stripes`` of (B, S, S, 3) crops with the protocol's margin; NaN when small."""
+    from colorize_tf.core import metrics
+
+    margin = None if period is None else stripe_margin(rgb.shape[-2], period)
+    if margin is None:
+        return np.full(rgb.shape[:-3], np.nan)
+    return np.asarray(metrics.rgb_stripes(rgb, period, margin), dtype=np.float64)
 
 
 def gradient_images(size: int) -> np.ndarray:
@@ -84,13 +94,10 @@ def gradient_images(size: int) -> np.ndarray:
     return np.repeat(levels[..., None], 3, axis=-1)
 
 
-def gradient_stripes(colorize, size: int, period: int) -> dict:
+def gradient_stripes(colorize, size: int, period: int | None) -> dict:
     """Stripes of ``colorize`` on ``gradient_images(size)``: mean, max and one per image."""
-    from colorize_tf.core import metrics
-
     outputs = np.stack([colorize(image) for image in gradient_images(size)])
-    margin = STRIPE_MARGIN_PERIODS * period
-    values = np.asarray(metrics.rgb_stripes(outputs, period, margin), dtype=np.float64)
+    values = _rgb_stripes(outputs, period)
     return {"mean": float(values.mean()), "max": float(values.max()), "each": values.tolist()}
 
 
@@ -100,7 +107,7 @@ def score_batches(
     limit: int = 0,
     full_res: bool = False,
     progress=None,
-    period: int = STRIPE_PERIOD,
+    period: int | None = STRIPE_PERIOD,
 ):
     """Score every eval crop of ``dataset`` (``data.build_eval_rgb_dataset``), ours and gray.
 
@@ -128,10 +135,9 @@ def score_batches(
         gray_rgb = np.round(np.asarray(metrics.gray_baseline_rgb(truth)) * 255.0).astype(np.uint8)
         ours = {k: np.asarray(v) for k, v in metrics.image_metrics(ours_rgb, truth).items()}
         gray = {k: np.asarray(v) for k, v in metrics.image_metrics(gray_rgb, truth).items()}
-        margin = STRIPE_MARGIN_PERIODS * period
-        true_stripes = np.asarray(metrics.rgb_stripes(truth, period, margin))  # (B,)
+        true_stripes = _rgb_stripes(truth, period)  # (B,), NaN on crops too small
         for scores, rgb in ((ours, ours_rgb), (gray, gray_rgb)):
-            scores["stripes"] = np.asarray(metrics.rgb_stripes(rgb, period, margin))
+            scores["stripes"] = _rgb_stripes(rgb, period)
             scores["stripes_true"] = true_stripes
         for i, path in enumerate(np.asarray(batch["path"])):
             if limit and len(rows) >= limit:
@@ -354,9 +360,11 @@ def evaluate(
         "ssim": "11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03, per RGB channel then averaged",
         "colorfulness": "Hasler & Suesstrunk 2003 on 0..255 RGB",
         "baseline": "gray: the truth's L with a = b = 0",
-        "stripes": f"RMS amplitude (ab units) of the chroma pattern of period {STRIPE_PERIOD} "
+        "stripes": "not measured: the crop is too small for the network's period"
+        if period is None or stripe_margin(size, period) is None
+        else f"RMS amplitude (ab units) of the chroma pattern of period {STRIPE_PERIOD} "
         f"network pixels = {period} crop pixels, per {STRIPE_TILE_PERIODS * period}-pixel tile, "
-        f"{STRIPE_MARGIN_PERIODS * period} border pixels dropped "
+        f"{stripe_margin(size, period)} border pixels dropped "
         "(colorize_tf.core.metrics.stripes); also on smooth gray gradients",
     }
     return write_report(out, rows, samples, protocol, skipped + full_skipped, gradients)
