@@ -69,7 +69,9 @@ def _torch_variants(l_norm: np.ndarray, generator, threads: int) -> dict:
           f"{torch.get_num_threads()})")  # fmt: skip
     torch.set_num_threads(threads)
     net = UNetGenerator(
-        stage_filters=generator.encoder.stage_filters, decoder_filters=generator.decoder_filters
+        stage_filters=generator.encoder.stage_filters,
+        decoder_filters=generator.decoder_filters,
+        upsample=generator.upsample,
     ).eval()
     from colorize_tf.models import count_params
 
@@ -182,6 +184,7 @@ def main(argv=None) -> int:
     generator_bf16 = build_generator(
         encoder_filters=generator.encoder.stem_filters,
         decoder_filters=generator.decoder_filters,
+        upsample=generator.upsample,
     )
     keras.config.set_dtype_policy("float32")
     generator_bf16.set_weights(generator.get_weights())

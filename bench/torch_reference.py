@@ -57,18 +57,38 @@ class BasicBlock(nn.Module):
 
 
 class DecoderBlock(nn.Module):
-    """Transposed conv 4x4 stride 2 (no bias) + BN + ReLU, concat skip, two conv-BN-ReLU."""
+    """Upsample x2 (no bias) + BN + ReLU, concat skip, two conv-BN-ReLU.
 
-    def __init__(self, c_in: int, c_skip: int, c_out: int, kernel_size: int = 4):
+    ``upsample="transpose"``: transposed conv 4x4 stride 2 (the paper's); ``"bilinear"``:
+    bilinear x2 (half-pixel centers, as Keras' ``UpSampling2D``) then a 3x3 conv.
+    """
+
+    def __init__(
+        self,
+        c_in: int,
+        c_skip: int,
+        c_out: int,
+        kernel_size: int | None = None,
+        upsample: str = "transpose",
+    ):
         super().__init__()
-        self.up = nn.Sequential(
+        if upsample == "transpose":
+            kernel_size = kernel_size or 4
             # padding (k - 2) / 2 doubles the size exactly, like Keras' "same" for stride 2.
-            nn.ConvTranspose2d(
-                c_in, c_out, kernel_size, 2, padding=(kernel_size - 2) // 2, bias=False
-            ),
-            nn.BatchNorm2d(c_out, **_BN),
-            nn.ReLU(inplace=True),
-        )
+            up = [
+                nn.ConvTranspose2d(
+                    c_in, c_out, kernel_size, 2, padding=(kernel_size - 2) // 2, bias=False
+                )
+            ]
+        elif upsample == "bilinear":
+            kernel_size = kernel_size or 3
+            up = [
+                nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+                nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2, bias=False),
+            ]
+        else:
+            raise ValueError(f"upsample must be 'transpose' or 'bilinear', got {upsample!r}")
+        self.up = nn.Sequential(*up, nn.BatchNorm2d(c_out, **_BN), nn.ReLU(inplace=True))
         self.convs = nn.Sequential(
             *conv_bn_relu(c_out + c_skip, c_out), *conv_bn_relu(c_out, c_out)
         )
@@ -81,6 +101,8 @@ class DecoderBlock(nn.Module):
 class UNetGenerator(nn.Module):
     """ResNet-18 encoder, 5 decoder stages with skips (P4, P3, P2, P1, input), 1x1 conv + tanh.
 
+    ``upsample``: the decoder's ``"transpose"`` or ``"bilinear"``, as Keras' ``upsample``.
+
     ``(b, 1, H, W)`` normalized L -> ``(b, 2, H, W)`` normalized ab; H, W multiples of 32.
     """
 
@@ -90,6 +112,7 @@ class UNetGenerator(nn.Module):
         output_channels: int = 2,
         stage_filters: Sequence[int] = STAGE_FILTERS,
         decoder_filters: Sequence[int] = DECODER_FILTERS,
+        upsample: str = "transpose",
     ):
         super().__init__()
         stem = stage_filters[0]
@@ -114,7 +137,7 @@ class UNetGenerator(nn.Module):
         skips = [stage_filters[2], stage_filters[1], stage_filters[0], stem, input_channels]
         decoders, c_in = [], stage_filters[3]
         for c_skip, filters in zip(skips, decoder_filters, strict=True):
-            decoders.append(DecoderBlock(c_in, c_skip, filters))
+            decoders.append(DecoderBlock(c_in, c_skip, filters, upsample=upsample))
             c_in = filters
         self.decoders = nn.ModuleList(decoders)
         self.head = nn.Conv2d(c_in, output_channels, 1)

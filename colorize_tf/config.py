@@ -61,6 +61,9 @@ class ModelConfig:
 
     encoder_weights: str = "none"  # none | imagenet | a local .weights.h5 / keras-hub preset dir
     width: float = 1.0  # multiplies every channel count; <1 shrinks the model for CPU runs
+    # How the decoder doubles resolution: transpose (stride-2 transposed convs, the paper's) |
+    # bilinear (bilinear x2 + 3x3 conv: no stripes of period 2 and 4 pixels in flat areas)
+    upsample: str = "transpose"
     disc_filters: int = 64
     disc_downsamples: int = 3
 
@@ -142,6 +145,7 @@ _CHOICES = {
     "runtime.strategy": {"auto", "cpu", "mirrored", "multi_worker", "tpu"},
     "runtime.mixed_precision": {"none", "bf16", "fp16"},
     "train.select_metric": {"psnr", "psnr_dcf"},
+    "model.upsample": {"transpose", "bilinear"},
 }
 
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from colorize_tf.cli import common
+from colorize_tf.data.spec import SPLITS
 from colorize_tf.evaluation import protocol
 
 
@@ -26,7 +27,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default="samples",
         help="any source colorize_tf.data.pipeline reads (default: samples)",
     )
-    parser.add_argument("--split", default="val", choices=("train", "val", "all"))
+    parser.add_argument(
+        "--split",
+        default="val",
+        choices=SPLITS,
+        help="which part of a folder to score: report (seen by neither training nor its "
+        "choice of epoch), val (chose the epoch), train, all (default: val)",
+    )
     parser.add_argument("--out", required=True, help="report folder")
     parser.add_argument("--limit", type=int, default=0, help="score at most N images (0: all)")
     parser.add_argument(

@@ -1,4 +1,5 @@
-"""Where the images come from: source strings, the file pre-scan, the train / val split, and
+"""Where the images come from: source strings, the file pre-scan, the train / val / report split,
+and
 readers of the encoded images of each source kind (``colorize_tf.data.pipeline`` decodes them).
 
 Source strings
@@ -22,26 +23,32 @@ a directory path
 ``tfds:NAME[:SPLIT]``, e.g. ``tfds:coco/2017`` or ``tfds:coco/2017:train``
     A TensorFlow Datasets data set (``NAME`` may carry a ``:X.Y.Z`` version). Without ``SPLIT``,
     ``split="train"`` reads TFDS ``train``, ``"val"`` reads ``validation`` (else ``test``) and
-    ``"all"`` reads both. With ``SPLIT`` (any TFDS split string) that split is one pool, cut into
-    train / val by name hash like a folder. A data set not yet prepared under the TFDS data dir is
-    downloaded only if ``TFDS_PROBE_ADDRESS`` answers within seconds; otherwise it fails at once,
-    saying where it looked (tfds itself would retry for minutes). ``tfds:coco/2017`` prepares
+    ``"all"`` reads both (``"report"`` needs ``SPLIT``). With ``SPLIT`` (any TFDS split string)
+    that split is one pool, cut into train / val / report by name hash like a folder. A data set
+    not yet prepared under the TFDS data dir is downloaded only if ``TFDS_PROBE_ADDRESS`` answers
+    within seconds; otherwise it fails at once, saying where it looked (tfds itself would retry
+    for minutes). ``tfds:coco/2017`` prepares
     every split first: 27.05 GB of archives, then records about as large again.
 
 TFRecord features (one ``tf.train.Example`` per image)
 ------------------------------------------------------
 ``image/encoded`` (bytes, JPEG, upright: EXIF orientation already applied), ``image/filename``
 (bytes, UTF-8 path relative to the source), ``image/height`` and ``image/width`` (int64, of the
-stored JPEG) and ``image/split`` (bytes, ``train`` or ``val``: the split at prepare time). Only
-``image/encoded`` is required; without ``image/split`` the split is hashed from the file name.
+stored JPEG) and ``image/split`` (bytes, ``train``, ``val`` or ``report``: the split at prepare
+time). Only ``image/encoded`` is required; without ``image/split`` the split is hashed from the
+file name. Shards written before the report split existed tag its files ``train``; those are
+read as ``report`` (by the same hash), so a model never trains on them.
 ``prepare`` writes ``OUT/PREFIX-SSSSS-of-NNNNN.tfrecord``, ``PREFIX`` defaulting to the split.
 
-Train / val split
------------------
-A file belongs to ``val`` when a keyed SipHash of its relative path, mapped to [0, 1), is below
-``val_fraction``: deterministic, independent of the other files, so adding files never moves
-old ones. The same TF op computes it eagerly for folders and in-graph for records. A tiny file
-list whose hash split leaves one side empty lends it one file (smallest / largest hash).
+Train / val / report split
+--------------------------
+A keyed SipHash of each file's relative path, mapped to [0, 1), puts it in ``val`` when below
+``val_fraction`` (0.1), in ``report`` when at or above ``1 - report_fraction`` (0.1), else in
+``train``: deterministic, independent of the other files, so adding files never moves old ones.
+The same TF op computes it eagerly for folders and in-graph for records. Training fits on
+``train`` and chooses its epoch on ``val``; ``report`` is seen by neither, so the figures quoted
+for a model (``evaluate --split report``) are not flattered by that choice. A tiny file list
+whose hash split leaves train or val empty lends it one file (smallest / largest hash).
 ``max_images`` first cuts a source to a fixed subset (see ``data.decoded_images``), then
 splits it.
 """
@@ -65,8 +72,11 @@ from colorize_tf.data.listing import relative_name, walk_files
 from colorize_tf.data.samples import sample_photo_dir, sample_photo_paths
 from colorize_tf.data.spec import (
     IMAGE_EXTENSIONS,
+    REPORT_FRACTION,
     SPLIT_BUCKETS,
     SPLIT_HASH_KEY,
+    SPLITS,
+    check_fractions,
     splits_from_fractions,
 )
 
@@ -74,7 +84,6 @@ log = logging.getLogger(__name__)
 
 AUTOTUNE = tf.data.AUTOTUNE
 TFRECORD_SUFFIXES = (".tfrecord", ".tfrec")
-SPLITS = ("train", "val", "all")
 
 SKIPPED_NAMED_MAX = 200  # lines of skipped files in one log record; the rest are counted
 
@@ -240,24 +249,31 @@ def split_fractions(names) -> tf.Tensor:
     return tf.cast(buckets, tf.float32) / float(SPLIT_BUCKETS)
 
 
-def assign_splits(names: Sequence[str], val_fraction: float = 0.1) -> list[str]:
-    """Relative file names -> "train" / "val" each (rules in the module docstring)."""
+def assign_splits(
+    names: Sequence[str], val_fraction: float = 0.1, report_fraction: float = REPORT_FRACTION
+) -> list[str]:
+    """Relative file names -> "train" / "val" / "report" each (rules in the module docstring)."""
+    check_fractions(val_fraction, report_fraction)
     fractions = split_fractions(tf.constant(list(names), tf.string)).numpy()
-    return splits_from_fractions(fractions, val_fraction)
+    return splits_from_fractions(fractions, val_fraction, report_fraction)
 
 
-def select_split(scan: Scan, split: str, val_fraction: float) -> list[ImageFile]:
-    """The images of ``scan`` in ``split`` ("train", "val" or "all"); an empty split fails."""
+def select_split(
+    scan: Scan, split: str, val_fraction: float, report_fraction: float = REPORT_FRACTION
+) -> list[ImageFile]:
+    """The images of ``scan`` in ``split`` (one of ``SPLITS``); an empty split fails."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    check_fractions(val_fraction, report_fraction)
     if split == "all":
         return scan.images
-    splits = assign_splits([im.name for im in scan.images], val_fraction)
+    splits = assign_splits([im.name for im in scan.images], val_fraction, report_fraction)
     chosen = [im for im, s in zip(scan.images, splits, strict=True) if s == split]
     if not chosen:
         raise ValueError(
             f"split {split!r} of {scan.where} is empty ({len(scan.images)} usable image(s), "
-            f"val_fraction={val_fraction}); use split='all' or add images"
+            f"val_fraction={val_fraction}, report_fraction={report_fraction}); use "
+            "split='all' or add images"
         )
     return chosen
 
@@ -269,18 +285,20 @@ def list_images(
     val_fraction: float = 0.1,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_images: int = 0,
+    report_fraction: float = REPORT_FRACTION,
 ) -> list[str]:
     """Absolute paths of the usable images of a ``samples`` / folder source in ``split``, sorted.
 
     Raises ValueError for record sources (TFRecord, TFDS), whose files are not images.
     """
     scan = scan_source(source, max_pixels=max_pixels, max_images=max_images)
-    return [im.path for im in select_split(scan, split, val_fraction)]
+    return [im.path for im in select_split(scan, split, val_fraction, report_fraction)]
 
 
 # --- encoded images per source kind --------------------------------------------------------
 # Each yields dicts: encoded (bytes), orientation (EXIF 1..8), path (string: what evaluation
-# reports), name (relative: the split key), split ("train" / "val"; "" = hash the name).
+# reports), name (relative: the split key), split ("train" / "val" / "report"; "" = hash the
+# name).
 
 
 def file_records(images: list[ImageFile], split_tags: list[str], shuffle: bool, seed):
@@ -298,12 +316,31 @@ def file_records(images: list[ImageFile], split_tags: list[str], shuffle: bool, 
     return ds.map(lambda x: {**x, "encoded": tf.io.read_file(x["path"])})
 
 
-def _split_records(ds: tf.data.Dataset, split: str, val_fraction: float) -> tf.data.Dataset:
-    """Fill in hashed split tags where a record has none, then keep those of ``split``."""
+def _split_records(
+    ds: tf.data.Dataset,
+    split: str,
+    val_fraction: float,
+    report_fraction: float = REPORT_FRACTION,
+    carve_train: bool = True,
+) -> tf.data.Dataset:
+    """Fill in hashed split tags where a record has none, then keep those of ``split``.
+
+    ``carve_train``: stored ``train`` tags whose hash falls in the report share become
+    ``report`` (shards written before that split existed); off for TFDS's own splits.
+    """
+    check_fractions(val_fraction, report_fraction)
+    high = 1.0 - report_fraction if report_fraction > 0 else 2.0  # float32 compare, as spec
 
     def tag(x: dict) -> dict:
-        hashed = tf.where(split_fractions(x["name"]) < val_fraction, "val", "train")
-        return {**x, "split": tf.where(tf.equal(x["split"], ""), hashed, x["split"])}
+        fraction = split_fractions(x["name"])
+        hashed = tf.where(
+            fraction < val_fraction, "val", tf.where(fraction >= high, "report", "train")
+        )
+        stored = x["split"]
+        if carve_train:
+            is_report = tf.logical_and(tf.equal(stored, "train"), fraction >= high)
+            stored = tf.where(is_report, "report", stored)
+        return {**x, "split": tf.where(tf.equal(stored, ""), hashed, stored)}
 
     ds = ds.map(tag, num_parallel_calls=AUTOTUNE)
     return ds if split == "all" else ds.filter(lambda x: tf.equal(x["split"], split))
@@ -315,8 +352,9 @@ def _record(encoded, name, split) -> dict:
 
 
 def tfrecord_records(
-    pattern, split, val_fraction, input_context, shuffle, seed, max_images
-) -> tuple[tf.data.Dataset, int]:
+    pattern, split, val_fraction, input_context, shuffle, seed, max_images,
+    report_fraction=REPORT_FRACTION,
+) -> tuple[tf.data.Dataset, int]:  # fmt: skip
     """TFRecord shards -> (records of ``split`` for this input pipeline, their encoded bytes)."""
     files = sorted(tf.io.gfile.glob(pattern))
     if not files:
@@ -348,7 +386,8 @@ def tfrecord_records(
         x = tf.io.parse_single_example(serialized, features)
         return _record(x[FEATURE_ENCODED], x[FEATURE_FILENAME], x[FEATURE_SPLIT])
 
-    ds = _split_records(ds.map(parse, num_parallel_calls=AUTOTUNE), split, val_fraction)
+    ds = ds.map(parse, num_parallel_calls=AUTOTUNE)
+    ds = _split_records(ds, split, val_fraction, report_fraction)
     return ds, sum(tf.io.gfile.stat(f).length for f in files) // pipelines
 
 
@@ -383,8 +422,9 @@ def _tfds_builder(name: str, data_dir: str | None, download: bool):
 
 
 def tfds_records(
-    spec, split, val_fraction, data_dir, download, input_context, shuffle, seed, max_images
-) -> tuple[tf.data.Dataset, int]:
+    spec, split, val_fraction, data_dir, download, input_context, shuffle, seed, max_images,
+    report_fraction=REPORT_FRACTION,
+) -> tuple[tf.data.Dataset, int]:  # fmt: skip
     """A TFDS data set -> (records of ``split`` for this input pipeline, their encoded bytes)."""
     import tensorflow_datasets as tfds
 
@@ -397,6 +437,11 @@ def tfds_records(
     name_key = FEATURE_FILENAME if FEATURE_FILENAME in info.features else "tfds_id"
     if spec.tfds_split is not None:
         parts = [(spec.tfds_split, "")]  # one pool, split by name hash like a folder
+    elif split == "report":
+        raise ValueError(
+            f"split 'report' of TFDS data set {spec.location!r}: name one pool to cut it from, "
+            f"tfds:{spec.location}:SPLIT (its own train / validation splits stay as they are)"
+        )
     else:
         val = "validation" if "validation" in info.splits else "test"
         if split != "train" and val not in info.splits:
@@ -421,7 +466,7 @@ def tfds_records(
             decoders={image_key: tfds.decode.SkipDecoding()},  # ours: DCT scaling, alpha, 16-bit
         ).map(lambda x, tag=tag: _record(x[image_key], x[name_key], tag))
         ds = part if ds is None else ds.concatenate(part)
-    ds = _split_records(ds, split, val_fraction)
+    ds = _split_records(ds, split, val_fraction, report_fraction, carve_train=False)
     try:
         encoded_bytes = sum(info.splits[s].num_bytes for s, _ in parts)
     except (KeyError, ValueError, TypeError):  # sliced splits have no byte count

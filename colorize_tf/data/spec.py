@@ -1,8 +1,8 @@
 """What both input paths must agree on, free of TensorFlow.
 
 ``pipeline`` (tf.data) and ``numpy_pipeline`` (for machines without TensorFlow) read the
-same files (``listing.walk_files``), cut crops of the same geometry and split train / val
-identically; the rules live here once. Each path hashes names with its own SipHash-2-4 (a TF
+same files (``listing.walk_files``), cut crops of the same geometry and split train / val /
+report identically; the rules live here once. Each path hashes names with its own SipHash-2-4 (a TF
 op, a pure-Python twin), and ``splits_from_fractions`` turns the hashes into splits.
 """
 
@@ -26,21 +26,47 @@ SPLIT_HASH_KEY = (0x636F6C6F72697A65, 0x5F74665F73706C69)
 SPLIT_BUCKETS = 1 << 30
 
 
-def splits_from_fractions(
-    fractions: Sequence[float] | np.ndarray, val_fraction: float
-) -> list[str]:
-    """Per-name hash fractions in [0, 1) -> "train" / "val" each.
+# The report split: a share of a folder that neither training nor the choice of epoch (which
+# selects on val) ever sees, so the figures quoted for a model are not flattered by selection.
+# It is cut from the top of the hash range, val from the bottom: val keeps the same files.
+REPORT_FRACTION = 0.1
+SPLITS = ("train", "val", "report", "all")
 
-    A name is ``val`` when its fraction is below ``val_fraction``. A tiny source whose hash
-    split leaves one side empty lends it one file (the smallest / largest fraction).
-    """
+
+def check_fractions(val_fraction: float, report_fraction: float) -> None:
+    """Raise ValueError unless both shares are in [0, 1) and together at most 1."""
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    fractions = np.asarray(fractions)
-    splits = ["val" if f < val_fraction else "train" for f in fractions]
+    if not 0.0 <= report_fraction < 1.0:
+        raise ValueError(f"report_fraction must be in [0, 1), got {report_fraction}")
+    if val_fraction + report_fraction > 1.0:
+        raise ValueError(
+            f"val_fraction + report_fraction must be at most 1, got "
+            f"{val_fraction} + {report_fraction}"
+        )
+
+
+def splits_from_fractions(
+    fractions: Sequence[float] | np.ndarray,
+    val_fraction: float,
+    report_fraction: float = REPORT_FRACTION,
+) -> list[str]:
+    """Per-name hash fractions in [0, 1) -> "train" / "val" / "report" each.
+
+    A name is ``val`` when its fraction is below ``val_fraction``, ``report`` when it is at or
+    above ``1 - report_fraction``, else ``train`` (thresholds in float32, as the TF op
+    compares). A tiny source whose hash split leaves train or val empty lends it one file
+    (the smallest fraction to val, the largest other one to train); report may stay empty.
+    """
+    check_fractions(val_fraction, report_fraction)
+    fractions = np.asarray(fractions, np.float32)
+    low = np.float32(val_fraction)
+    high = np.float32(1.0 - report_fraction) if report_fraction > 0 else np.float32(np.inf)
+    splits = ["val" if f < low else "report" if f >= high else "train" for f in fractions]
     if len(splits) >= 2 and val_fraction > 0:
         if "val" not in splits:
             splits[int(np.argmin(fractions))] = "val"
         if "train" not in splits:
-            splits[int(np.argmax(fractions))] = "train"
+            others = np.where(np.array(splits) == "val", -np.inf, fractions)
+            splits[int(np.argmax(others))] = "train"
     return splits

@@ -8,6 +8,12 @@ Gaussian window, sigma 1.5, per RGB channel) and colorfulness (Hasler & Suesstru
 computed on uint8 RGB against the crop. The gray baseline (L kept, a = b = 0) is scored on the
 same crops: PSNR rewards dull colors, so a number without it says little.
 
+Stripes (``core.metrics.stripes``): the RMS amplitude, in ab units, of the part of the output's
+chroma that repeats every 4 network pixels (periods 2 and 4: what stride-2 transposed convs
+paint into flat areas), on each crop, on the truth's crop (texture there has some of that energy
+too: the floor to compare with), and on a few smooth synthetic gray gradients (where any amount
+is the decoder's; see ``gradient_images``).
+
 ``--full-res`` also scores the full-resolution output (the original L with the predicted chroma
 upsampled, ``colorize_tf.inference.serving``) against the original photo.
 
@@ -25,12 +31,21 @@ from pathlib import Path
 
 import numpy as np
 
-from colorize_tf.core.metrics import METRIC_NAMES
+from colorize_tf.core.metrics import (
+    METRIC_NAMES,
+    STRIPE_MARGIN_PERIODS,
+    STRIPE_PERIOD,
+    STRIPE_TILE_PERIODS,
+)
+
+# Per crop, beside METRIC_NAMES: stripes of the prediction and of the truth (not full-res rows).
+STRIPE_NAMES = ("stripes", "stripes_true")
+REPORT_NAMES = METRIC_NAMES + STRIPE_NAMES
 
 
-def _summaries(rows: list[dict], prefix: str) -> dict:
+def _summaries(rows: list[dict], prefix: str, names=REPORT_NAMES) -> dict:
     out = {}
-    for name in METRIC_NAMES:
+    for name in names:
         values = np.array([row[f"{prefix}{name}"] for row in rows], dtype=np.float64)
         out[name] = {
             "mean": float(values.mean()),
@@ -40,7 +55,60 @@ def _summaries(rows: list[dict], prefix: str) -> dict:
     return out
 
 
-def score_batches(colorize, dataset, limit: int = 0, full_res: bool = False, progress=None):
+def stripe_period(size: int, model_size: int | None) -> int | None:
+    """The network's stripe period (``STRIPE_PERIOD`` network pixels) in pixels of a ``size``
+    crop whose L was resized to ``model_size`` (None: unknown, taken as ``size``); None where
+    that is not a whole number of at least 2 pixels (no stripe measure then)."""
+    model_size = model_size or size
+    period, rest = divmod(STRIPE_PERIOD * size, model_size)
+    return None if rest or period < 2 else period
+
+
+def stripe_margin(size: int, period: int) -> int | None:
+    """Border pixels dropped before measuring stripes on a ``size`` crop: ``STRIPE_MARGIN_PERIODS``
+    periods, fewer where the crop is small; None where not even one tile fits (no measure)."""
+    room = (size - STRIPE_TILE_PERIODS * period - period) // 2
+    return None if room < 0 else min(STRIPE_MARGIN_PERIODS * period, room)
+
+
+def _rgb_stripes(rgb: np.ndarray, period: int | None) -> np.ndarray:
+    """``metrics.rgb_stripes`` of (B, S, S, 3) crops with the protocol's margin; NaN when small."""
+    from colorize_tf.core import metrics
+
+    margin = None if period is None else stripe_margin(rgb.shape[-2], period)
+    if margin is None:
+        return np.full(rgb.shape[:-3], np.nan)
+    return np.asarray(metrics.rgb_stripes(rgb, period, margin), dtype=np.float64)
+
+
+def gradient_images(size: int) -> np.ndarray:
+    """Smooth gray test images, uint8 (4, size, size, 3): where a clean decoder paints no stripes.
+
+    A vertical ramp (like a clear sky, brighter at the horizon), a horizontal ramp, a diagonal
+    one, and a soft round blob; levels 40..220.
+    """
+    y, x = np.mgrid[0:size, 0:size] / (size - 1.0)  # (size, size) each, in [0, 1]
+    blob = np.exp(-((x - 0.5) ** 2 + (y - 0.5) ** 2) / 0.18)
+    ramps = np.stack([y, x, (x + y) / 2, blob])  # (4, size, size), each in [0, 1]
+    levels = np.round(40 + 180 * ramps).astype(np.uint8)
+    return np.repeat(levels[..., None], 3, axis=-1)
+
+
+def gradient_stripes(colorize, size: int, period: int | None) -> dict:
+    """Stripes of ``colorize`` on ``gradient_images(size)``: mean, max and one per image."""
+    outputs = np.stack([colorize(image) for image in gradient_images(size)])
+    values = _rgb_stripes(outputs, period)
+    return {"mean": float(values.mean()), "max": float(values.max()), "each": values.tolist()}
+
+
+def score_batches(
+    colorize,
+    dataset,
+    limit: int = 0,
+    full_res: bool = False,
+    progress=None,
+    period: int | None = STRIPE_PERIOD,
+):
     """Score every eval crop of ``dataset`` (``data.build_eval_rgb_dataset``), ours and gray.
 
     Args:
@@ -50,6 +118,7 @@ def score_batches(colorize, dataset, limit: int = 0, full_res: bool = False, pro
         limit: stop after this many images (0: all).
         full_res: also colorize the original file at full resolution and score it against
             the original (rows whose ``path`` is not a readable file get no ``full_*``).
+        period: the stripe period in crop pixels (``stripe_period``).
 
     Returns:
         (rows, samples, skipped): one dict per image (path, ours_*, gray_*, optional full_*),
@@ -66,12 +135,16 @@ def score_batches(colorize, dataset, limit: int = 0, full_res: bool = False, pro
         gray_rgb = np.round(np.asarray(metrics.gray_baseline_rgb(truth)) * 255.0).astype(np.uint8)
         ours = {k: np.asarray(v) for k, v in metrics.image_metrics(ours_rgb, truth).items()}
         gray = {k: np.asarray(v) for k, v in metrics.image_metrics(gray_rgb, truth).items()}
+        true_stripes = _rgb_stripes(truth, period)  # (B,), NaN on crops too small
+        for scores, rgb in ((ours, ours_rgb), (gray, gray_rgb)):
+            scores["stripes"] = _rgb_stripes(rgb, period)
+            scores["stripes_true"] = true_stripes
         for i, path in enumerate(np.asarray(batch["path"])):
             if limit and len(rows) >= limit:
                 return rows, samples, skipped
             row = {"path": path.decode() if isinstance(path, bytes) else str(path)}
-            row.update({f"ours_{k}": float(ours[k][i]) for k in METRIC_NAMES})
-            row.update({f"gray_{k}": float(gray[k][i]) for k in METRIC_NAMES})
+            row.update({f"ours_{k}": float(ours[k][i]) for k in REPORT_NAMES})
+            row.update({f"gray_{k}": float(gray[k][i]) for k in REPORT_NAMES})
             if full_res and os.path.isfile(row["path"]):
                 try:
                     original, _ = images.read_image(row["path"])
@@ -89,8 +162,18 @@ def score_batches(colorize, dataset, limit: int = 0, full_res: bool = False, pro
     return rows, samples, skipped
 
 
-def write_report(out: Path, rows: list[dict], samples, protocol: dict, skipped: list[str]) -> dict:
-    """metrics.json, per_image.csv, report.md and report.png in ``out``; returns the summary."""
+def write_report(
+    out: Path,
+    rows: list[dict],
+    samples,
+    protocol: dict,
+    skipped: list[str],
+    gradients: dict | None = None,
+) -> dict:
+    """metrics.json, per_image.csv, report.md and report.png in ``out``; returns the summary.
+
+    ``gradients``: ``gradient_stripes`` of the model, reported beside the crops' figures.
+    """
     out.mkdir(parents=True, exist_ok=True)
     summary = {
         "count": len(rows),
@@ -99,9 +182,11 @@ def write_report(out: Path, rows: list[dict], samples, protocol: dict, skipped: 
         "gray": _summaries(rows, "gray_"),
         "skipped": skipped,
     }
+    if gradients is not None:
+        summary["smooth_gradients"] = gradients
     full_rows = [row for row in rows if "full_psnr" in row]
     if full_rows:
-        summary["full_res"] = _summaries(full_rows, "full_")
+        summary["full_res"] = _summaries(full_rows, "full_", METRIC_NAMES)
         summary["full_res_count"] = len(full_rows)
     (out / "metrics.json").write_text(json.dumps(summary, indent=2))
     with (out / "per_image.csv").open("w", newline="") as handle:
@@ -123,18 +208,19 @@ def markdown_table(summary: dict) -> str:
         f"Model `{p['model']}`. Protocol: short side resized to {p['size']}, center crop "
         f"{p['size']}x{p['size']}; PSNR on uint8 RGB (peak 255); SSIM with an 11x11 Gaussian "
         "window (sigma 1.5) per RGB channel; CF = colorfulness (Hasler & Suesstrunk 2003); "
-        "delta CF = |CF(prediction) - CF(truth)|. Mean (median).",
+        "delta CF = |CF(prediction) - CF(truth)|; stripes = RMS amplitude (ab units) of the "
+        "chroma pattern that repeats every 4 network pixels (periods 2 and 4). Mean (median).",
         "",
-        "| | PSNR (dB) | SSIM | CF | delta CF |",
-        "|---|---|---|---|---|",
+        "| | PSNR (dB) | SSIM | CF | delta CF | stripes |",
+        "|---|---|---|---|---|---|",
     ]
     rows = [("ours", summary["ours"]), ("gray (a=b=0)", summary["gray"])]
     if "full_res" in summary:
         rows.append(("ours, full resolution", summary["full_res"]))
+    columns = (("psnr", 2), ("ssim", 4), ("cf_pred", 1), ("delta_cf", 1), ("stripes", 2))
     for name, s in rows:
         cells = [
-            f"{s[k]['mean']:.{d}f} ({s[k]['median']:.{d}f})"
-            for k, d in (("psnr", 2), ("ssim", 4), ("cf_pred", 1), ("delta_cf", 1))
+            f"{s[k]['mean']:.{d}f} ({s[k]['median']:.{d}f})" if k in s else "-" for k, d in columns
         ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     cf_true = summary["ours"]["cf_true"]
@@ -142,6 +228,18 @@ def markdown_table(summary: dict) -> str:
         "",
         f"Colorfulness of the ground truth: {cf_true['mean']:.1f} ({cf_true['median']:.1f}).",
     ]
+    if "stripes_true" in summary["ours"]:
+        floor = summary["ours"]["stripes_true"]
+        lines.append(
+            f"Stripes of the ground truth (its own texture at those periods): "
+            f"{floor['mean']:.2f} ({floor['median']:.2f})."
+        )
+    if "smooth_gradients" in summary:
+        g = summary["smooth_gradients"]
+        lines.append(
+            f"Stripes of ours on {len(g['each'])} smooth gray gradients (0 for a clean decoder): "
+            f"mean {g['mean']:.2f}, max {g['max']:.2f}."
+        )
     if summary["skipped"]:
         lines += ["", f"Skipped {len(summary['skipped'])} file(s):"]
         lines += [f"- `{path}`: {reason}" for path, reason in summary["skipped"]]
@@ -223,6 +321,7 @@ def evaluate(
 
     colorize = load_colorizer(model, size=model_size)
     description = colorize.description
+    period = stripe_period(size, colorize.size)
     max_pixels = max_pixels or DEFAULT_MAX_PIXELS
     # One pre-scan of a file source: the pipeline reads what it kept, the report names the
     # files it skipped, and the progress bar knows its target. Record sources (TFRecord, TFDS)
@@ -244,9 +343,12 @@ def evaluate(
         scan=scan,
     )
     progress = keras.utils.Progbar(target, unit_name="image", verbose=1 if verbose else 0)
-    rows, samples, full_skipped = score_batches(colorize, dataset, limit, full_res, progress)
+    rows, samples, full_skipped = score_batches(
+        colorize, dataset, limit, full_res, progress, period
+    )
     if not rows:
         raise ValueError(f"no image was scored from {data_source!r} (split {split!r})")
+    gradients = gradient_stripes(colorize, size, period)
     protocol = {
         "model": description,
         "data": data_source,
@@ -258,5 +360,11 @@ def evaluate(
         "ssim": "11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03, per RGB channel then averaged",
         "colorfulness": "Hasler & Suesstrunk 2003 on 0..255 RGB",
         "baseline": "gray: the truth's L with a = b = 0",
+        "stripes": "not measured: the crop is too small for the network's period"
+        if period is None or stripe_margin(size, period) is None
+        else f"RMS amplitude (ab units) of the chroma pattern of period {STRIPE_PERIOD} "
+        f"network pixels = {period} crop pixels, per {STRIPE_TILE_PERIODS * period}-pixel tile, "
+        f"{stripe_margin(size, period)} border pixels dropped "
+        "(colorize_tf.core.metrics.stripes); also on smooth gray gradients",
     }
-    return write_report(out, rows, samples, protocol, skipped + full_skipped)
+    return write_report(out, rows, samples, protocol, skipped + full_skipped, gradients)

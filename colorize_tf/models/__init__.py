@@ -39,6 +39,7 @@ def generator_spec(config: Config) -> dict[str, Any]:
         "encoder_filters": max(1, round(RESNET18_STEM_FILTERS * width)),
         "decoder_filters": [max(1, round(f * width)) for f in DEFAULT_DECODER_FILTERS],
         "input_size": config.data.crop_size,
+        "upsample": config.model.upsample,
     }
 
 

@@ -30,26 +30,54 @@ ENCODER_STRIDE = 32
 DEFAULT_DECODER_FILTERS = (512, 384, 256, 96, 32)
 # Skips, deepest first, concatenated after each upsampling (stride 16, 8, 4, 2, 1).
 _SKIPS = ("P4", "P3", "P2", "P1", "input")
+# How each decoder stage doubles the resolution:
+# "transpose": a stride-2 transposed conv, kernel 4 by default: the paper's (pix2pix's U-Net).
+#   Its output pixels at even and odd positions come from different kernel taps, so unless the
+#   learned taps balance, flat areas get a period-2 pattern per stage: the shipped preset shows
+#   periods of 2 and 4 output pixels (its last two stages) as vertical stripes in skies.
+# "bilinear": resize-convolution (Odena et al. 2016, "Deconvolution and Checkerboard
+#   Artifacts"): bilinear x2, then a 3x3 conv. Every output pixel sees the same weights, so a
+#   flat or linear input stays flat or linear: no stride-periodic pattern can be learned.
+UPSAMPLE_MODES = ("transpose", "bilinear")
+DEFAULT_UPSAMPLE_KERNEL = {"transpose": 4, "bilinear": 3}
 
 
-def apply_decoder_block(x, skip, filters: int, kernel_size: int, name: str, dtype=None):
+def apply_decoder_block(
+    x, skip, filters: int, kernel_size: int, name: str, dtype=None, upsample: str = "transpose"
+):
     """Upsample by 2, concatenate the skip, then two conv-BN-ReLU.
 
     ``x`` (batch, h, w, c), ``skip`` (batch, 2h, 2w, c_skip) -> (batch, 2h, 2w, filters).
-    The upsampling is a stride-2 transposed conv (+ BN + ReLU), as in the paper; with an
-    even kernel size every output pixel receives the same number of kernel taps, which
-    avoids the uneven-overlap checkerboard of odd kernels.
+    ``upsample="transpose"``: a stride-2 transposed conv (+ BN + ReLU), as in the paper; with
+    an even kernel size every output pixel receives the same number of kernel taps, which
+    avoids the uneven-overlap checkerboard of odd kernels (but not the learned one, see
+    ``UPSAMPLE_MODES``). ``upsample="bilinear"``: bilinear x2, then a ``kernel_size`` conv
+    (+ BN + ReLU), the same for every output pixel. Layer names are the same in both modes.
     """
-    x = layers.Conv2DTranspose(
-        filters,
-        kernel_size,
-        strides=2,
-        padding="same",
-        use_bias=False,
-        kernel_initializer="he_normal",
-        dtype=dtype,
-        name=f"{name}_upconv",
-    )(x)  # (batch, 2h, 2w, filters)
+    if upsample == "transpose":
+        x = layers.Conv2DTranspose(
+            filters,
+            kernel_size,
+            strides=2,
+            padding="same",
+            use_bias=False,
+            kernel_initializer="he_normal",
+            dtype=dtype,
+            name=f"{name}_upconv",
+        )(x)  # (batch, 2h, 2w, filters)
+    else:
+        x = layers.UpSampling2D(2, interpolation="bilinear", dtype=dtype, name=f"{name}_upsample")(
+            x
+        )  # (batch, 2h, 2w, c)
+        x = layers.Conv2D(
+            filters,
+            kernel_size,
+            padding="same",
+            use_bias=False,
+            kernel_initializer="he_normal",
+            dtype=dtype,
+            name=f"{name}_upconv",
+        )(x)  # (batch, 2h, 2w, filters)
     x = layers.BatchNormalization(epsilon=1e-5, momentum=0.9, dtype=dtype, name=f"{name}_up_bn")(x)
     x = layers.Activation("relu", dtype=dtype, name=f"{name}_up_relu")(x)
     x = layers.Concatenate(axis=-1, dtype=dtype, name=f"{name}_concat")([x, skip])
@@ -70,14 +98,34 @@ def apply_decoder_block(x, skip, filters: int, kernel_size: int, name: str, dtyp
     return x
 
 
+def resolve_upsample(upsample: str, kernel_size: int | None) -> int:
+    """Check an upsampling mode and its kernel size; returns the kernel size (None: default).
+
+    Raises ValueError for an unknown mode, or an even kernel with ``"bilinear"`` (an even
+    "same" conv shifts the image by half a pixel).
+    """
+    if upsample not in UPSAMPLE_MODES:
+        raise ValueError(f"`upsample` must be one of {UPSAMPLE_MODES}. Received: {upsample!r}")
+    if kernel_size is None:
+        return DEFAULT_UPSAMPLE_KERNEL[upsample]
+    (kernel_size,) = _validate_filters([kernel_size], 1, "upsample_kernel_size")
+    if upsample == "bilinear" and kernel_size % 2 == 0:
+        raise ValueError(
+            "upsample='bilinear' needs an odd `upsample_kernel_size` (an even 'same' conv "
+            f"shifts the image by half a pixel). Received: upsample_kernel_size={kernel_size}"
+        )
+    return kernel_size
+
+
 @keras.saving.register_keras_serializable(package="colorize_tf")
 class UNetGenerator(keras.Model):
-    """U-Net generator: ResNet-18 encoder, transposed-conv decoder with skips, tanh head.
+    """U-Net generator: ResNet-18 encoder, upsampling decoder with skips, tanh head.
 
     Skips come from the input (stride 1), the stem ``P1`` (stride 2) and every stage
     ``P2..P4``; ``P5`` (stride 32) is the bottleneck. Each decoder stage upsamples by 2
-    with a transposed conv, concatenates the skip of that resolution, and applies two
-    conv-BN-ReLU (``apply_decoder_block``). A 1x1 conv head then maps to ``output_channels``.
+    (a transposed conv, as in the paper, or bilinear + conv: ``upsample``), concatenates the
+    skip of that resolution, and applies two conv-BN-ReLU (``apply_decoder_block``). A 1x1
+    conv head then maps to ``output_channels``.
 
     Output range: the paper ends with a sigmoid, whose range [0, 1] does not match our
     target ``ab / 110`` in [-1, 1]. We use ``tanh``, which is exactly the paper's sigmoid
@@ -99,7 +147,11 @@ class UNetGenerator(keras.Model):
             with ``build_generator(encoder_weights=...)`` or ``load_encoder_weights``.
         decoder_filters: widths of the five decoder stages (strides 16, 8, 4, 2, 1).
         output_channels: channels predicted (2: a and b).
-        upsample_kernel_size: kernel size of the transposed convs.
+        upsample_kernel_size: kernel size of the upsampling convs; None: 4 for
+            ``"transpose"`` (the paper), 3 for ``"bilinear"`` (must be odd there).
+        upsample: ``"transpose"`` (stride-2 transposed convs, the paper's and the default) or
+            ``"bilinear"`` (resize-convolution, free of stride-periodic stripes; see
+            ``UPSAMPLE_MODES``). Configs saved before this option load as ``"transpose"``.
         dtype: dtype policy for every layer but the head (None: the global policy).
         input_size: the square size the network was trained at (or is meant to be served at),
             a multiple of 32; None: unknown (serving then uses 256). Recorded in the config,
@@ -115,9 +167,10 @@ class UNetGenerator(keras.Model):
         encoder: ResNet18Encoder | None = None,
         decoder_filters: Sequence[int] = DEFAULT_DECODER_FILTERS,
         output_channels: int = 2,
-        upsample_kernel_size: int = 4,
+        upsample_kernel_size: int | None = None,
         dtype=None,
         input_size: int | None = None,
+        upsample: str = "transpose",
         **kwargs,
     ):
         if input_size is not None and (
@@ -144,9 +197,7 @@ class UNetGenerator(keras.Model):
                 )
         decoder_filters = _validate_filters(decoder_filters, len(_SKIPS), "decoder_filters")
         (output_channels,) = _validate_filters([output_channels], 1, "output_channels")
-        (upsample_kernel_size,) = _validate_filters(
-            [upsample_kernel_size], 1, "upsample_kernel_size"
-        )
+        upsample_kernel_size = resolve_upsample(upsample, upsample_kernel_size)
 
         # === Layers ===
         pyramid = keras.Model(encoder.input, encoder.pyramid_outputs, name="encoder_pyramid")
@@ -166,6 +217,7 @@ class UNetGenerator(keras.Model):
                 upsample_kernel_size,
                 name=f"decoder{index}",
                 dtype=dtype,
+                upsample=upsample,
             )  # stride 16, 8, 4, 2, 1
         ab = head_activation(head_conv(x))  # (batch, H, W, 2), float32 in [-1, 1]
         super().__init__(inputs=l_input, outputs=ab, dtype=dtype, **kwargs)
@@ -176,6 +228,7 @@ class UNetGenerator(keras.Model):
         self.output_channels = output_channels
         self.upsample_kernel_size = upsample_kernel_size
         self.input_size = input_size
+        self.upsample = upsample
 
     def get_config(self) -> dict:
         return {
@@ -187,6 +240,7 @@ class UNetGenerator(keras.Model):
             "output_channels": self.output_channels,
             "upsample_kernel_size": self.upsample_kernel_size,
             "input_size": self.input_size,
+            "upsample": self.upsample,
         }
 
     @classmethod
@@ -203,10 +257,11 @@ def build_generator(
     output_channels: int = 2,
     encoder_filters: int = RESNET18_STEM_FILTERS,
     decoder_filters: Sequence[int] = DEFAULT_DECODER_FILTERS,
-    upsample_kernel_size: int = 4,
+    upsample_kernel_size: int | None = None,
     encoder_weights: str = "none",
     name: str = "generator",
     input_size: int | None = None,
+    upsample: str = "transpose",
 ) -> UNetGenerator:
     """Build the U-Net generator and load encoder weights.
 
@@ -216,19 +271,22 @@ def build_generator(
         output_channels: 2 for ab.
         encoder_filters: encoder width; stages are (1, 2, 4, 8) x this (64: ResNet-18).
         decoder_filters: five decoder widths, strides 16 .. 1.
-        upsample_kernel_size: transposed-conv kernel size.
+        upsample_kernel_size: upsampling conv kernel size (None: 4 transposed, 3 bilinear).
         encoder_weights: ``"none"`` (random), ``"imagenet"`` (keras-hub ``resnet_18_imagenet``,
             needs the ``[hub]`` extra and the network or its local cache) or a local path
             (a ``.weights.h5`` saved from a ``ResNet18Encoder`` or a keras-hub preset
             directory); see ``load_encoder_weights``.
         name: model name.
         input_size: the size it is trained at, recorded for serving (see ``UNetGenerator``).
+        upsample: ``"transpose"`` (the paper) or ``"bilinear"`` (no stripes); see
+            ``UNetGenerator``.
 
     Returns:
         A ``UNetGenerator``: ``(batch, S, S, input_channels)`` ->
         ``(batch, S, S, output_channels)``.
     """
     validate_weights_spec(encoder_weights)
+    upsample_kernel_size = resolve_upsample(upsample, upsample_kernel_size)
     (encoder_filters,) = _validate_filters([encoder_filters], 1, "encoder_filters")
     if encoder_weights == "imagenet" and encoder_filters != RESNET18_STEM_FILTERS:
         raise ValueError(
@@ -250,6 +308,7 @@ def build_generator(
         upsample_kernel_size=upsample_kernel_size,
         name=name,
         input_size=input_size,
+        upsample=upsample,
     )
     load_encoder_weights(encoder, encoder_weights)
     return generator

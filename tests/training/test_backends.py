@@ -227,7 +227,7 @@ HONOURED_BY_BOTH = {
     "name", "data.source", "data.val_source", "data.val_fraction", "data.crop_size",
     "data.batch_size", "data.batch_per_replica", "data.val_batch_size", "data.max_images",
     "data.max_pixels", "data.shuffle_buffer", "data.cache", "data.max_zoom",
-    "model.encoder_weights", "model.width", "model.disc_filters", "model.disc_downsamples",
+    "model.encoder_weights", "model.width", "model.upsample", "model.disc_filters", "model.disc_downsamples",
     "train.l1_weight", "train.d_learning_rate", "train.label_smoothing", "train.ema_decay",
     "train.select_best", "train.select_metric", "train.checkpoint_every", "train.sample_images",
     "train.seed", "runtime.strategy", "runtime.mixed_precision", "runtime.steps_per_execution",

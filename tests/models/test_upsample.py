@@ -1,0 +1,101 @@
+"""The decoder's upsampling option: the paper's transposed convs (the shipped preset, unchanged)
+and resize-convolution, which paints no stripes of period 2 and 4 pixels into smooth areas."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from colorize_tf.config import load_config
+from colorize_tf.core import metrics
+from colorize_tf.evaluation.protocol import gradient_images
+from colorize_tf.models import build_generator, count_params, generator_spec
+from colorize_tf.models.generator import UNetGenerator
+from colorize_tf.models.presets import load_preset
+
+TINY = dict(encoder_filters=8, decoder_filters=(32, 16, 16, 8, 8))
+MARGIN = metrics.STRIPE_MARGIN_PERIODS * metrics.STRIPE_PERIOD
+
+
+def _gradients_l(size: int = 128) -> np.ndarray:
+    """Smooth gray gradients as the network's input, (4, size, size, 1) in [-1, 1]."""
+    return gradient_images(size)[..., :1].astype(np.float32) / 127.5 - 1.0
+
+
+def _randomize_batch_norm(model: keras.Model, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, mean, var = (w.shape for w in layer.weights)
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 1.5, gamma),
+                    rng.normal(0, 0.1, beta),
+                    rng.normal(0, 0.1, mean),
+                    rng.uniform(0.5, 1.5, var),
+                ]
+            )
+
+
+def _stripes_of(generator) -> np.ndarray:
+    ab = np.asarray(generator(_gradients_l(), training=False)) * 110.0  # (4, 128, 128, 2)
+    return np.asarray(metrics.stripes(ab, margin=MARGIN))
+
+
+def test_shipped_preset_still_loads_as_transposed_convs_with_the_same_outputs():
+    generator = load_preset()
+    assert generator.upsample == "transpose" and generator.upsample_kernel_size == 4
+    assert isinstance(generator.get_layer("decoder4_upconv"), keras.layers.Conv2DTranspose)
+    y, x = np.mgrid[0:64, 0:64] / 63.0
+    l_norm = (np.sin(6 * x) * 0.5 + y - 0.5).astype(np.float32)[None, ..., None]
+    ab = np.asarray(generator(l_norm, training=False))
+    # Computed with the code before the option existed (bit-identical on the machine it was
+    # measured on); the tolerance covers float32 reassociation elsewhere.
+    assert float(ab.sum(dtype=np.float64)) == pytest.approx(691.4372143007349, rel=1e-5)
+    np.testing.assert_allclose(ab[0, 10, 20], [0.017315829, 0.23669119], atol=1e-5)
+    np.testing.assert_allclose(ab[0, 33, 41], [0.011307336, 0.21550822], atol=1e-5)
+
+
+def test_shipped_preset_paints_stripes_on_smooth_gradients():
+    """The issue's finding, pinned: the measure sees the shipped network's banding."""
+    values = _stripes_of(load_preset())
+    # Measured: [1.660, 0.262, 0.931, 0.965] ab units (vertical, horizontal, diagonal, blob).
+    np.testing.assert_allclose(values, [1.660, 0.262, 0.931, 0.965], atol=0.01)
+    assert values.max() > 1.0
+
+
+def test_resize_convolution_paints_no_stripes_where_transposed_convs_do():
+    found = {}
+    for upsample in ("transpose", "bilinear"):
+        keras.utils.set_random_seed(0)
+        generator = build_generator(upsample=upsample, **TINY)
+        _randomize_batch_norm(generator, 0)
+        _randomize_batch_norm(generator.encoder, 1)
+        found[upsample] = _stripes_of(generator)
+    # Measured: transpose ~[8.0, 8.3, 6.9, 8.4], bilinear ~[0.11, 0.06, 0.14, 0.07].
+    assert found["transpose"].min() > 3.0
+    assert found["bilinear"].max() < 0.3
+
+
+def test_option_round_trips_and_counts_its_parameters():
+    generator = build_generator(upsample="bilinear", **TINY)
+    config = generator.get_config()
+    assert config["upsample"] == "bilinear" and config["upsample_kernel_size"] == 3
+    revived = UNetGenerator.from_config(json.loads(json.dumps(config)))
+    assert json.dumps(revived.get_config(), sort_keys=True) == json.dumps(config, sort_keys=True)
+    assert isinstance(generator.get_layer("decoder0_upsample"), keras.layers.UpSampling2D)
+    # Each stage's upsampling conv has 9 instead of 16 weights per (c_in, c_out):
+    # 7 * (512*512 + 512*384 + 384*256 + 256*96 + 96*32) = 4,092,928 fewer than 31,095,074.
+    assert tuple(count_params(build_generator(upsample="bilinear"))) == (27_002_146, 17_280)
+
+
+def test_config_key_reaches_the_generator_and_bad_values_fail():
+    config = load_config(None, ["model.upsample=bilinear", "model.width=0.125"])
+    assert generator_spec(config)["upsample"] == "bilinear"
+    with pytest.raises(ValueError, match="model.upsample"):
+        load_config(None, ["model.upsample=nearest"])
+    with pytest.raises(ValueError, match="Received: 'nearest'"):
+        build_generator(upsample="nearest", **TINY)
+    with pytest.raises(ValueError, match="upsample_kernel_size=4"):
+        build_generator(upsample="bilinear", upsample_kernel_size=4, **TINY)
