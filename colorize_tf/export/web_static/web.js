@@ -188,7 +188,11 @@ async function decode(file) {
 
 async function colorize(file, report) {
   const start = performance.now();
+  const stages = {};  // milliseconds per step, shown in the card's data-stages
+  let mark = start;
+  const lap = (name) => { const now = performance.now(); stages[name] = now - mark; mark = now; };
   const { canvas, context, pixels } = await decode(file);
+  lap("decode");
   const { width, height } = pixels;
   const count = width * height;
   const chunk = config.chunk_pixels;
@@ -204,11 +208,12 @@ async function colorize(file, report) {
     lFull.set(l.subarray(0, n), at);
     report(`reading the light… ${Math.round((50 * (at + n)) / count)}%`);
   }
+  lap("luminance");
   // 2. L shrunk to the network's square (antialiased bilinear), 3. the network.
   const lSmall = antialiasResize(lFull, height, width, 1, size, size);
-  const networkStart = performance.now();
+  lap("shrink");
   const ab = await run("predict_ab", { l_norm: [lSmall, [1, size, size, 1]] }, "ab_norm");
-  const networkMs = performance.now() - networkStart;
+  lap("network");
   // 4. ab back to full size (bilinear; antialiased where a side shrinks), joined to the
   // full-size L and turned into sRGB by the graph's `compose`.
   const shrinks = height < size || width < size;  // a small photo: antialiased, whole
@@ -228,10 +233,13 @@ async function colorize(file, report) {
     rgba.set(out.subarray(0, n * 4), at * 4);
     report(`coloring… ${50 + Math.round((50 * (at + n)) / count)}%`);
   }
+  lap("compose");
   context.putImageData(pixels, 0, 0);
   const png = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
   canvas.width = canvas.height = 0;  // frees the canvas's memory at once (Safari keeps it)
-  return { png, width, height, networkMs, totalMs: performance.now() - start };
+  lap("encode");
+  const totalMs = performance.now() - start;
+  return { png, width, height, networkMs: stages.network, totalMs, stages };
 }
 
 // --- the page -----------------------------------------------------------------------------
@@ -259,6 +267,8 @@ function showResult(card, file, result) {
   Object.assign(card.dataset, {
     width: result.width, height: result.height,
     networkMs: result.networkMs.toFixed(1), totalMs: result.totalMs.toFixed(1),
+    stages: JSON.stringify(Object.fromEntries(
+      Object.entries(result.stages).map(([name, ms]) => [name, Math.round(ms)]))),
   });
   card.dataset.state = "done";
   $(".status", card).textContent = `done: ${size} px; on this device ` +
