@@ -1,7 +1,7 @@
 """The in-browser colorizer's on-device time, beside the Python LiteRT interpreter, same file.
 
     python bench/web_tflite.py                           # the shipped preset, fp16 and fp32
-    python bench/web_tflite.py --model g.keras --precisions fp16 --photo my.jpg --work /tmp/w
+    python bench/web_tflite.py --model g.keras --precisions fp16 --photo my.jpg --work web_bench
 
 For each precision, ``export --web`` writes the folder (kept in ``--work`` and reused), which
 is served from 127.0.0.1 to headless Chromium (the system's; no GPU, so LiteRT.js runs on
