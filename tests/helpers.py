@@ -96,3 +96,14 @@ def run_colorize(args: list[str], capsys) -> tuple[int, str, str]:
     code = colorize.main([*args, "--quiet"])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def exported_web_once(cache_dir: Path, generator: keras.Model) -> Path:
+    """The static folder of ``export --web`` for ``generator`` (fp32), written once per session
+    into ``cache_dir`` (test_web and test_web_browser share it)."""
+    from colorize_tf.export import web
+
+    out = cache_dir / "web"
+    if not (out / web.CONFIG_FILE).exists():
+        web.write_web(generator, out, precision="fp32", check=False, overwrite=True)
+    return out

@@ -3,19 +3,22 @@
     python -m colorize_tf.export --model runs/quickstart/generator.keras --out exports/quickstart
     python -m colorize_tf.export --model g.keras --out exp --formats tflite --precisions int8 \\
         --calibration /path/to/photos --calibration-images 200 --calibration-percentile 99.95
+    python -m colorize_tf.export --web site   # the in-browser colorizer, a static folder
 
 ``--model`` is any form a Keras generator is rebuilt from (a ``.keras`` file, a preset folder or
 name, a JAX weights folder), loaded by ``colorize_tf.inference.loader.load_generator``. The files
-written and their checks: see ``colorize_tf.export.export_lib``.
+written and their checks: see ``colorize_tf.export.export_lib``; with ``--web``, the static folder
+of ``colorize_tf.export.web`` (docs/web.md).
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 
 from colorize_tf.cli import common
-from colorize_tf.export import export_lib, tflite
+from colorize_tf.export import export_lib, tflite, web
 from colorize_tf.inference import loader
 
 
@@ -29,7 +32,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description="Export a generator to a SavedModel and TFLite files (see the module doc).",
     )
     common.add_model_flag(parser, keras_only=True)
-    parser.add_argument("--out", required=True, help="output directory")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--out", help="output directory")
+    target.add_argument(
+        "--web",
+        metavar="DIR",
+        help="write the in-browser colorizer (page, LiteRT.js, colorize_web.tflite) to DIR, a "
+        "static folder for any web server, instead of the files of --out",
+    )
+    parser.add_argument(
+        "--web-precision",
+        choices=web.WEB_PRECISIONS,
+        default=web.DEFAULT_WEB_PRECISION,
+        help=f"weights of colorize_web.tflite (default: {web.DEFAULT_WEB_PRECISION})",
+    )
     parser.add_argument(
         "--formats",
         type=_csv,
@@ -85,11 +101,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-@common.command(export_lib.ExportError, ValueError, FileNotFoundError, ImportError)
+@common.command(
+    export_lib.ExportError, web.WebExportError, ValueError, FileNotFoundError, ImportError
+)
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     model_path = args.model or loader.default_model()
     generator = loader.load_generator(model_path)
+    if args.web:
+        web.write_web(
+            generator,
+            args.web,
+            precision=args.web_precision,
+            size=args.size,
+            check=not args.no_check,
+            overwrite=args.overwrite,
+            model_name=Path(model_path).name,
+        )
+        return common.EXIT_OK
     export_lib.export(
         generator,
         args.out,

@@ -419,7 +419,8 @@ class TFLitePredictAB:
     (1, S, S, 1) -> float32 normalized ab (1, S, S, 2)) is called directly; ``colorize_rgb``
     (uint8 RGB (1, S, S, 3) -> uint8 RGB) is fed the gray image of L and its output's ab is
     read back through ``color.py``. Either way ``colorize_image`` then keeps the full-size L,
-    so any export colorizes any size.
+    so any export colorizes any size. A file of several signatures (``export/web.py``'s
+    ``colorize_web.tflite``) is run through its ``predict_ab``.
 
     Args:
         model: path of the ``.tflite`` file, or its bytes.
@@ -434,6 +435,8 @@ class TFLitePredictAB:
         source = {"model_content": model} if isinstance(model, bytes) else {"model_path": model}
         self.interpreter = litert_interpreter(**source, num_threads=num_threads)
         signatures = list(self.interpreter.get_signature_list())
+        if len(signatures) > 1 and "predict_ab" in signatures:
+            signatures = ["predict_ab"]  # the web file's network (export/web.py)
         if len(signatures) != 1:
             raise ValueError(f"expected one signature in the TFLite model, got {signatures}")
         self.runner = self.interpreter.get_signature_runner(signatures[0])
