@@ -164,8 +164,9 @@ def test_colorize_and_evaluate_use_the_recorded_size(generator, forms, tmp_path,
 
 
 def test_colorize_evaluate_and_export_take_a_jax_weights_folder(generator, forms, tmp_path):
-    """What the README promises for ``jax_train``'s output: the three commands take its folder
-    as ``--model``, through the one loader, and get the same network."""
+    """A weights folder (what the project's former JAX-only loop wrote; made here with
+    ``save_weights_folder``) still loads: the three commands take it as ``--model``, through
+    the one loader, and get the same network."""
     from colorize_tf.cli import evaluate as evaluate_cli
     from colorize_tf.cli import export as export_cli
 
@@ -215,20 +216,3 @@ def test_training_records_its_crop_size():
     assert generator_spec(config)["input_size"] == 96
     generator, _ = build_models(config)
     assert generator.input_size == 96 and serving.model_size(generator) == 96
-
-
-def test_generator_average_decays_once_per_step_of_each_execution():
-    from types import SimpleNamespace
-
-    from colorize_tf.training.callbacks import GeneratorAverage
-
-    net = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-    start = [w.copy() for w in net.get_weights()]
-    state: dict = {}
-    average = GeneratorAverage(net, None, decay=0.9, phase="pretrain", state=state)
-    average.set_model(SimpleNamespace(steps_per_execution=2))
-    average.on_train_begin()
-    net.set_weights([w + 1.0 for w in start])
-    average.on_train_batch_end(1)  # one execution of 2 steps: decay 0.9 ** 2 = 0.81
-    for got, before in zip(state["average"], start, strict=True):
-        np.testing.assert_allclose(got, 0.81 * before + 0.19 * (before + 1.0), rtol=1e-6)

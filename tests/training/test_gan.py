@@ -10,18 +10,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from colorize_tf.core import losses
+from colorize_tf.core import color, losses, metrics
 from colorize_tf.models import build_discriminator, build_generator
-from colorize_tf.training.gan import ColorizationGAN
+from colorize_tf.training.gan import EVAL_LOGS, ColorizationGAN
 
 SIZE = 64
 
 
-def tiny_gan(seed: int = 0) -> ColorizationGAN:
+def tiny_gan(seed: int = 0, ema_decay: float = 0.0) -> ColorizationGAN:
     keras.utils.set_random_seed(seed)
     generator = build_generator(encoder_filters=4, decoder_filters=[8, 8, 8, 8, 8])
     discriminator = build_discriminator(base_filters=4)
-    return ColorizationGAN(generator, discriminator)
+    return ColorizationGAN(generator, discriminator, ema_decay=ema_decay)
 
 
 def batches(n: int = 4, batch: int = 2, seed: int = 0) -> tf.data.Dataset:
@@ -83,10 +83,22 @@ def test_evaluate_reports_ours_and_the_gray_baseline():
     gan.compile(keras.optimizers.Adam(1e-4), phase="pretrain")
     results = gan.evaluate(batches(), return_dict=True, verbose=0)
     results = {k: float(v) for k, v in results.items()}  # Keras < 3.14 returns tensors here
-    assert set(results) == {"l1", "psnr", "ssim", "gray_l1", "gray_psnr", "gray_ssim"}
+    assert set(results) == {p + name for p in ("", "gray_") for name in EVAL_LOGS}
+    assert EVAL_LOGS == ("l1", "psnr", "ssim", "cf", "dcf")
     # The gray baseline's L1 is the mean |ab| of the targets (uniform in +-0.3: 0.15).
     assert results["gray_l1"] == pytest.approx(0.15, abs=0.01)
     assert 0 < results["psnr"] < 100 and -1 <= results["ssim"] <= 1
+    # Gray has no colorfulness, so its error is the truth's own colorfulness (core.metrics).
+    l_norm, ab = (np.concatenate(t) for t in zip(*batches().as_numpy_iterator(), strict=True))
+    true_rgb = color.l_ab_to_rgb(l_norm, ab)
+    cf_true = float(np.mean(metrics.image_metrics(true_rgb, true_rgb)["cf_true"]))
+    assert cf_true > 10  # the random ab are colorful
+    assert results["gray_cf"] < 0.5
+    assert results["gray_dcf"] == pytest.approx(cf_true - results["gray_cf"], abs=0.05)
+    assert results["dcf"] >= 0 and results["cf"] >= 0
+    # validate(): the same numbers as floats, from the dataset or from (L, ab) arrays.
+    assert gan.validate(batches()) == pytest.approx(results, rel=1e-5)
+    assert gan.validate((l_norm, ab), batch_size=2) == pytest.approx(results, rel=1e-4)
 
 
 def test_compile_rejects_bad_arguments():
@@ -98,12 +110,94 @@ def test_compile_rejects_bad_arguments():
 
 
 def test_keras_round_trip_of_the_wrapper(tmp_path):
-    gan = tiny_gan()
+    gan = tiny_gan(ema_decay=0.9)
+    gan.compile(keras.optimizers.Adam(1e-3), phase="pretrain")
+    gan.fit(batches(2, 2), epochs=1, verbose=0)  # the average now differs from the weights
     l_norm = np.random.default_rng(1).uniform(-1, 1, (1, SIZE, SIZE, 1)).astype("float32")
     path = tmp_path / "gan.keras"
     gan.save(path)
     loaded = keras.models.load_model(path)
     np.testing.assert_array_equal(loaded(l_norm), gan(l_norm))
+    assert loaded.ema_decay == 0.9
+    for mine, theirs in zip(
+        gan.averaged_generator_weights(), loaded.averaged_generator_weights(), strict=True
+    ):
+        np.testing.assert_array_equal(mine, theirs)
+
+
+def generator_values(gan) -> list[np.ndarray]:
+    """The generator's variables in the order the average keeps them."""
+    variables = gan.generator.trainable_variables + gan.generator.non_trainable_variables
+    return [np.array(v.numpy()) for v in variables]
+
+
+def test_the_average_decays_once_per_step_inside_each_execution():
+    """ema_decay 0.9, two steps: average = 0.81 w0 + 0.09 w1 + 0.1 w2 for every generator
+    variable (BatchNormalization statistics too), whether the two steps run as two executions
+    or as one of ``steps_per_execution=2`` (a callback sees only the second)."""
+    decay = 0.9
+    gan = tiny_gan(ema_decay=decay)
+    gan.compile(keras.optimizers.Adam(1e-3), phase="pretrain", steps_per_execution=1)
+    seen = [generator_values(gan)]
+    record = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: seen.append(generator_values(gan))
+    )
+    gan.fit(batches(4, 2), epochs=1, verbose=0, callbacks=[record])
+    w0, w1, w2 = seen
+    averaged = gan.averaged_generator_weights()
+    assert len(averaged) == len(w0) == len(gan.ema_weights)
+    assert sum(not np.allclose(a, b) for a, b in zip(w0, w2, strict=True)) > len(w0) // 2
+    for got, a, b, c in zip(averaged, w0, w1, w2, strict=True):
+        expected = decay**2 * a + decay * (1 - decay) * b + (1 - decay) * c
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+    again = tiny_gan(ema_decay=decay)
+    again.compile(keras.optimizers.Adam(1e-3), phase="pretrain", steps_per_execution=2)
+    again.fit(batches(4, 2), epochs=1, verbose=0)
+    assert int(again.g_optimizer.iterations.numpy()) == 2
+    for got, expected in zip(again.averaged_generator_weights(), averaged, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_the_averaged_generator_is_lent_and_given_back():
+    gan = tiny_gan(ema_decay=0.5)
+    gan.compile(keras.optimizers.Adam(1e-3), phase="pretrain")
+    gan.fit(batches(4, 2), epochs=1, verbose=0)
+    raw, averaged = generator_values(gan), gan.averaged_generator_weights()
+    assert any(not np.array_equal(a, b) for a, b in zip(raw, averaged, strict=True))
+    l_norm = next(iter(batches()))[0]
+    with gan.averaged_generator() as generator:
+        assert generator is gan.generator
+        for got, expected in zip(generator_values(gan), averaged, strict=True):
+            np.testing.assert_array_equal(got, expected)
+        inside = np.asarray(generator(l_norm))
+    for got, expected in zip(generator_values(gan), raw, strict=True):
+        np.testing.assert_array_equal(got, expected)
+    assert not np.array_equal(inside, np.asarray(gan.generator(l_norm)))
+    # The average scores as the generator holding it: what the selection ships.
+    with gan.averaged_generator():
+        with_average = gan.validate(batches())
+    gan.set_generator_weights(averaged)
+    assert gan.validate(batches()) == pytest.approx(with_average, rel=1e-6)
+
+    gan.set_generator_weights(raw)
+    gan.reset_average()  # after a restore: the average starts from the weights
+    for got, expected in zip(gan.averaged_generator_weights(), raw, strict=True):
+        np.testing.assert_array_equal(got, expected)
+
+    plain = tiny_gan()  # ema_decay 0: no average, the weights stand for it
+    plain.compile(keras.optimizers.Adam(1e-3), phase="pretrain")
+    plain.fit(batches(2, 2), epochs=1, verbose=0)
+    assert plain.ema_weights == []
+    for got, expected in zip(
+        plain.averaged_generator_weights(), generator_values(plain), strict=True
+    ):
+        np.testing.assert_array_equal(got, expected)
+    with plain.averaged_generator() as generator:
+        assert generator is plain.generator
+    plain.reset_average()  # nothing to reset
+    with pytest.raises(ValueError, match="ema_decay must be in"):
+        tiny_gan(ema_decay=1.0)
 
 
 MIRRORED_SCRIPT = textwrap.dedent(
@@ -237,3 +331,30 @@ def test_keras_runs_whole_executions_so_steps_per_execution_must_divide_the_epoc
         )
         gan.fit(data, epochs=1, steps_per_epoch=3, verbose=0)
         assert int(gan.g_optimizer.iterations.numpy()) == trained
+
+
+def test_a_non_finite_loss_stops_fit_at_once_naming_phase_epoch_and_step(tmp_path):
+    """The loop's ``StopOnNonFinite``: the step whose loss turns NaN ends ``fit`` with an error
+    that says where, and no further step runs (no checkpoint could save the NaN)."""
+    from colorize_tf.training import callbacks, checkpoint
+    from colorize_tf.training.recipe import NonFiniteLossError
+
+    rng = np.random.default_rng(0)
+    l_norm = rng.uniform(-1, 1, (10, SIZE, SIZE, 1)).astype("float32")
+    ab = rng.uniform(-0.3, 0.3, (10, SIZE, SIZE, 2)).astype("float32")
+    ab[6, 0, 0, 0] = np.nan  # the 4th batch of 2
+    data = tf.data.Dataset.from_tensor_slices((l_norm, ab)).batch(2)
+    gan = tiny_gan()
+    gan.compile(keras.optimizers.Adam(1e-4), phase="pretrain")
+    counter = callbacks.StepCounter(start=10)  # a resumed run: global steps go on from 10
+    stop = callbacks.StopOnNonFinite(counter, "pretrain", tmp_path)
+    with pytest.raises(NonFiniteLossError) as err:
+        gan.fit(data, epochs=2, verbose=0, callbacks=[counter, stop])
+    message = str(err.value)
+    assert "g_l1=nan in phase 'pretrain', epoch 1, step 14" in message
+    assert "none was written yet" in message
+    assert int(gan.g_optimizer.iterations.numpy()) == 4  # stopped after the bad step
+
+    checkpoint.save(tmp_path, 12, {"generator": gan.generator}, {"phase": "pretrain"})
+    with pytest.raises(NonFiniteLossError, match=r"checkpoint is .*ckpt-000000012.npz \(step 12"):
+        gan.fit(data, epochs=1, verbose=0, callbacks=[counter, stop])
