@@ -16,8 +16,9 @@ from colorize_tf.training.gan import ColorizationGAN
 SIZE = 32
 
 
-def trained(seed: int = 0):
-    """A tiny GAN, its three optimizers, after one real step of each phase (Adam moments set).
+def trained_gan(seed: int = 0, ema_decay: float = 0.0):
+    """A tiny GAN and its three optimizers after one real step of each phase (Adam moments set;
+    with ``ema_decay`` the generator's average moved too).
 
     Keys hold Keras' auto-generated optimizer names ("adam_2/..."): like ``train.run``, start
     them afresh, as a new process would."""
@@ -25,7 +26,7 @@ def trained(seed: int = 0):
     keras.utils.set_random_seed(seed)
     generator = build_generator(encoder_filters=4, decoder_filters=[8, 8, 8, 8, 8])
     discriminator = build_discriminator(base_filters=4)
-    gan = ColorizationGAN(generator, discriminator)
+    gan = ColorizationGAN(generator, discriminator, ema_decay=ema_decay)
     optimizers = {k: keras.optimizers.Adam(1e-3) for k in ("pretrain", "g_gan", "d_gan")}
     rng = np.random.default_rng(seed)
     batch = (
@@ -36,7 +37,13 @@ def trained(seed: int = 0):
     gan.train_step(batch)
     gan.compile(optimizers["g_gan"], optimizers["d_gan"], phase="gan")
     gan.train_step(batch)
-    return generator, discriminator, optimizers
+    return gan, optimizers
+
+
+def trained(seed: int = 0):
+    """``trained_gan``'s networks and optimizers: (generator, discriminator, optimizers)."""
+    gan, optimizers = trained_gan(seed)
+    return gan.generator, gan.discriminator, optimizers
 
 
 def values(groups: dict) -> list[np.ndarray]:
@@ -144,3 +151,51 @@ def test_uncompressed_arrays_round_trip_bit_for_bit(tmp_path):
     with np.load(io.BytesIO(open(path, "rb").read())) as stored:
         assert all(stored[k].dtype != object for k in stored.files)
         assert len(stored.files) == len(values(groups))
+
+
+def test_the_generators_average_is_held_by_both_phases_and_restored(tmp_path):
+    gan, optimizers = trained_gan(0, ema_decay=0.9)
+    nets = (gan.generator, gan.discriminator, optimizers)
+    raw = [np.array(v.numpy()) for v in gan.generator.variables]
+    averaged = gan.averaged_generator_weights()
+    assert len(averaged) == len(gan.generator.variables)
+    assert any(not np.array_equal(a, b) for a, b in zip(raw, averaged, strict=True))
+    paths = {}
+    for step, phase in enumerate(("pretrain", "gan"), 1):
+        groups = checkpoint.phase_groups(phase, *nets, gan)
+        paths[phase] = checkpoint.save(tmp_path / phase, step, groups, {"phase": phase})
+    assert stored_groups(paths["pretrain"]) == {"generator", "optimizer_pretrain", "average"}
+    assert stored_groups(paths["gan"]) == {
+        "generator",
+        "discriminator",
+        "optimizer_g_gan",
+        "optimizer_d_gan",
+        "average",
+    }
+    with np.load(paths["gan"]) as stored:
+        kept = [stored[k] for k in sorted(stored.files) if k.startswith("average/")]
+    assert len(kept) == len(averaged)
+
+    for phase, path in paths.items():  # a fresh process restores the average, not the weights
+        fresh, fresh_optimizers = trained_gan(1, ema_decay=0.9)
+        groups = checkpoint.phase_groups(
+            phase, fresh.generator, fresh.discriminator, fresh_optimizers, fresh
+        )
+        checkpoint.restore(path, groups)
+        for got, expected in zip(fresh.averaged_generator_weights(), averaged, strict=True):
+            np.testing.assert_array_equal(got, expected)
+
+    # A GAN keeping no average adds no group: the checkpoints of such runs stay as they were.
+    plain, plain_optimizers = trained_gan(0)
+    groups = checkpoint.phase_groups(
+        "gan", plain.generator, plain.discriminator, plain_optimizers, plain
+    )
+    assert "average" not in groups
+    # A checkpoint without the average cannot restore a run that keeps one.
+    plain_path = checkpoint.save(tmp_path / "plain", 1, groups, {"phase": "gan"})
+    fresh, fresh_optimizers = trained_gan(1, ema_decay=0.9)
+    groups = checkpoint.phase_groups(
+        "gan", fresh.generator, fresh.discriminator, fresh_optimizers, fresh
+    )
+    with pytest.raises(ValueError, match="missing e.g."):
+        checkpoint.restore(plain_path, groups)
