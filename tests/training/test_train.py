@@ -5,6 +5,7 @@ config errors, multi-worker. Each test runs the real command in a subprocess, ex
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -52,6 +53,14 @@ def last_step(workdir: Path) -> int:
     return json.loads(records[-1].read_text())["step"] if records else 0
 
 
+PRESET_FILES = ["config.json", "metadata.json", "model.weights.h5"]
+
+
+def preset_files(folder: Path) -> list[str]:
+    """The files of a preset folder (the run's product), sorted; [] when there is none."""
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
 def test_training_writes_every_artifact(tmp_path, photos):
     workdir = tmp_path / "run"
     phases = [
@@ -60,20 +69,48 @@ def test_training_writes_every_artifact(tmp_path, photos):
         "train.gan.epochs=1",
         "train.gan.steps_per_epoch=3",
         "train.checkpoint_every=2",
+        "train.ema_decay=0.5",
+        "train.select_best=true",
+        "train.select_metric=psnr",
     ]
     out = run(train_cmd(workdir, photos, *phases))
     assert out.returncode == 0, out.stderr[-3000:]
-    for name in ("config.yaml", "generator.keras", "summary.json", "history_pretrain.csv"):
+    for name in ("config.yaml", "summary.json", "history_pretrain.csv"):
         assert (workdir / name).is_file(), name
+    assert preset_files(workdir / "model") == PRESET_FILES  # the product, a preset folder
+    assert preset_files(workdir / "best") == PRESET_FILES  # the best epoch so far
     assert last_step(workdir) == 9  # 2 x 3 pretrain + 1 x 3 gan
     pretrain = list(csv.DictReader((workdir / "history_pretrain.csv").open()))
     gan = list(csv.DictReader((workdir / "history_gan.csv").open()))
     assert [r["epoch"] for r in pretrain] == ["0", "1"] and [r["epoch"] for r in gan] == ["0"]
     assert "val_psnr" in pretrain[0] and "val_gray_psnr" in pretrain[0] and "d_loss" in gan[0]
+    assert "val_dcf" in pretrain[0] and "val_gray_cf" in pretrain[0]
     summary = json.loads((workdir / "summary.json").read_text())
     assert set(summary["val"]) >= {"psnr", "gray_psnr", "ssim", "gray_ssim", "l1", "gray_l1"}
+    assert set(summary["val"]) >= {"cf", "dcf", "gray_cf", "gray_dcf"}
     assert all(np.isfinite(v) for v in summary["val"].values())
     assert "gray (a=b=0)" in out.stdout
+
+    # Selection: each epoch's averaged generator is scored (psnr here); the product is the best.
+    scores = [
+        (float(row["selection_score"]), phase, int(row["epoch"]) + 1)
+        for phase, rows in (("pretrain", pretrain), ("gan", gan))
+        for row in rows
+    ]
+    for row in pretrain + gan:
+        assert float(row["selection_score"]) == pytest.approx(float(row["ema_psnr"]), abs=1e-4)
+    best = max(scores)
+    product = summary["product"]
+    assert (product["phase"], product["epoch"]) == best[1:]
+    assert product["score"] == pytest.approx(best[0], abs=1e-4)
+    assert product["ema"] is True and product["ema_decay"] == 0.5
+    assert product["select_metric"] == "psnr" and product["criterion"] == "psnr"
+    selection = json.loads((workdir / "best" / "metadata.json").read_text())["selection"]
+    assert (selection["phase"], selection["epoch"]) == best[1:]
+    metadata = json.loads((workdir / "model" / "metadata.json").read_text())
+    assert metadata["step"] == 9 and metadata["product"] == product
+    assert metadata["val"] == pytest.approx(summary["val"])
+    assert metadata["config"] == "quickstart" and "tensorflow" in metadata["backend"]
     assert sorted(p.name for p in (workdir / "samples").glob("*.png")) == [
         "gan-epoch-001.png",
         "pretrain-epoch-001.png",
@@ -82,12 +119,15 @@ def test_training_writes_every_artifact(tmp_path, photos):
     assert list((workdir / "logs" / "gan" / "train").glob("events.out.tfevents.*"))
     assert list((workdir / "logs" / "samples").glob("events.out.tfevents.*"))
 
-    import keras
+    from colorize_tf.models import presets
 
-    from colorize_tf import models  # noqa: F401  (registers the classes)
-
-    generator = keras.models.load_model(workdir / "generator.keras")
+    generator = presets.load_preset(workdir / "model")
     assert generator(np.zeros((1, 64, 64, 1), np.float32)).shape == (1, 64, 64, 2)
+    assert generator.input_size == 64  # the crop size it trained at
+    # The product is the best epoch's generator: the same weights as best/ (both float16).
+    best_generator = presets.load_preset(workdir / "best")
+    for mine, theirs in zip(generator.weights, best_generator.weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(mine), np.asarray(theirs))
 
     # Rerunning a finished run changes nothing and trains no further step.
     again = run(train_cmd(workdir, photos, *phases))
@@ -133,7 +173,7 @@ def test_resume_with_another_model_is_refused(tmp_path, photos):
     out = run(train_cmd(workdir, photos, *phases, "model.width=0.125"))
     assert out.returncode == 2
     assert "resuming would not fit the saved weights" in out.stderr
-    assert (workdir / "generator.keras").is_file()  # nothing the user had is lost
+    assert preset_files(workdir / "model") == PRESET_FILES  # nothing the user had is lost
 
 
 def test_config_typo_names_the_key(tmp_path, photos):
@@ -189,8 +229,8 @@ def test_two_worker_multi_worker_mirrored_run(tmp_path, photos):
         assert proc.returncode == 0, stderr[-3000:]
         assert "CollectiveAllReduceStrategy with 2 replica(s)" in stdout
     assert last_step(tmp_path / "worker0") == 2  # the chief checkpoints
-    assert (tmp_path / "worker0" / "generator.keras").is_file()
-    assert not (tmp_path / "worker1" / "generator.keras").exists()
+    assert preset_files(tmp_path / "worker0" / "model") == PRESET_FILES
+    assert not (tmp_path / "worker1" / "model").exists()
 
 
 def test_workdir_on_a_gfile_filesystem(tmp_path, photos, monkeypatch, capsys):
@@ -226,12 +266,15 @@ def test_workdir_on_a_gfile_filesystem(tmp_path, photos, monkeypatch, capsys):
         assert train.main(argv) == 0
         for name in (
             "config.yaml",
-            "generator.keras",
+            "model/config.json",
+            "model/model.weights.h5",
+            "model/metadata.json",
             "summary.json",
             "history_pretrain.csv",
             "history_gan.csv",
         ):
             assert tf.io.gfile.exists(f"{workdir}/{name}"), name
+        assert not tf.io.gfile.exists(f"{workdir}/best")  # no selection asked for
         assert ram_step() == 4
         assert sorted(tf.io.gfile.listdir(f"{workdir}/samples")) == [
             "gan-epoch-001.png",
@@ -241,7 +284,16 @@ def test_workdir_on_a_gfile_filesystem(tmp_path, photos, monkeypatch, capsys):
         assert tf.io.gfile.glob(f"{workdir}/logs/samples/events.out.tfevents.*")
         assert not tf.io.gfile.glob(f"{workdir}/checkpoints/*.tmp.*")
         assert list(cwd.iterdir()) == []  # nothing written locally (no "gs:"/"ram:" folder either)
-        assert json.loads(tf.io.gfile.GFile(f"{workdir}/summary.json").read())["step"] == 4
+        summary = json.loads(tf.io.gfile.GFile(f"{workdir}/summary.json").read())
+        assert summary["step"] == 4
+        # Without selection the product is the last generator (no average kept).
+        assert summary["product"] == {
+            "phase": "gan",
+            "epoch": "last",
+            "ema": False,
+            "ema_decay": 0.0,
+            "select_metric": "",
+        }
 
         # One more GAN epoch: resumes from the ram:// checkpoint and the step count continues.
         capsys.readouterr()
@@ -316,7 +368,7 @@ def test_saves_inside_a_resumed_epoch_record_the_steps_before_the_interruption(t
     assert out.returncode == 0, out.stderr[-3000:]
     for suffix in (".npz", ".json"):  # as if killed between steps 4 and 6
         (workdir / "checkpoints" / f"ckpt-000000006{suffix}").unlink()
-    (workdir / "generator.keras").unlink()
+    shutil.rmtree(workdir / "model")
     out = run(train_cmd(workdir, photos, *phases, "train.checkpoint_every=1"))
     assert out.returncode == 0, out.stderr[-3000:]
     assert "first epoch resumes after step 4" in out.stdout
