@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import keras
 
+# The TensorFlow loop's product and validation numbers are named in ``models`` (whose
+# ``presets.preset_from_run`` reads them, and which may not import ``training``).
+from colorize_tf.models.files import GENERATOR_FILE, SUMMARY_FILE  # noqa: F401
+
 # --- what a run writes ---------------------------------------------------------------------------
 
-GENERATOR_FILE = "generator.keras"  # the TensorFlow loop's product
-SUMMARY_FILE = "summary.json"  # the TensorFlow loop's validation numbers
 LOG_FILE = "train_log.json"  # the JAX loop's log
 # The JAX loop's product is a weights folder; its file names live in ``colorize_tf.models.weights``.
 
