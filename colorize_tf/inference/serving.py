@@ -5,7 +5,8 @@ Used by the SavedModel (``savedmodel.py``), the CLI (``colorize.py``) and evalua
 1. L of every input pixel, at full resolution (gray, gray + alpha, RGB or RGBA; alpha is
    composited over white, as ``image_ops.decode_image`` does for training).
 2. That L resized to the model's square input (``size``: by default the size the generator
-   was trained at, which it records as ``input_size``; 256 for one that records none).
+   was trained at, which it records as ``input_size``; ``DEFAULT_SIZE`` for one that records
+   none).
 3. The network predicts normalized ab at ``size`` x ``size``.
 4. ab is upsampled bilinearly to the full size and joined to the full-resolution L of step 1,
    then converted to RGB and rounded to uint8.
@@ -34,10 +35,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from colorize_tf.config import PROTOCOL_SIZE
 from colorize_tf.core import color
 from colorize_tf.data.image_ops import over_white
 
-DEFAULT_SIZE = 256  # the input size of a generator that does not record its own
+DEFAULT_SIZE = PROTOCOL_SIZE  # the input size of a generator that does not record its own
 MIN_SIDE = 8  # below this a side holds no structure to colorize (often a broken decode)
 # Pixels per XLA chunk: big enough that per-chunk overhead vanishes (< 2% on 12 MP), small
 # enough that a chunk's temporaries stay in cache and that tiny images pad little.
