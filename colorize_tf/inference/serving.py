@@ -293,8 +293,9 @@ def keras_predict_ab(generator: keras.Model) -> PredictAB:
     return predict
 
 
-class Colorizer(tf.Module):
-    """The serving graph around a generator, in process: the same graph the SavedModel holds.
+class ServingModule(tf.Module):
+    """The serving graph around a generator, in process: the same graph the SavedModel holds
+    (users load a model with ``loader.load_colorizer``, which builds this for the Keras forms).
 
     Args:
         generator: normalized L (B, size, size, 1) -> normalized ab (B, size, size, 2).
@@ -308,7 +309,7 @@ class Colorizer(tf.Module):
     """
 
     def __init__(self, generator: keras.Model, size: int | None = None, xla: bool = True):
-        super().__init__(name="colorizer")
+        super().__init__(name="serving")
         size = model_size(generator, size)
         if size < 32 or size % 32:
             raise ValueError(
@@ -341,17 +342,17 @@ class Colorizer(tf.Module):
         return self._colorize_batch(image[tf.newaxis])[0]
 
 
-# One Colorizer per (generator, size): building one traces its graph (seconds), so a caller
-# looping over images with `colorize_image` pays that once. Weak keys let generators be freed.
-_colorizers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# One ServingModule per (generator, size): its graphs trace once (seconds), so a caller looping
+# over images with `colorize_image` pays that once. Weak keys let generators be freed.
+_serving_modules: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def colorizer_for(generator: keras.Model, size: int | None = None) -> Colorizer:
-    """The cached ``Colorizer`` of ``generator`` at ``size`` (None: its own)."""
+def serving_module_for(generator: keras.Model, size: int | None = None) -> ServingModule:
+    """The cached ``ServingModule`` of ``generator`` at ``size`` (None: its own)."""
     size = model_size(generator, size)
-    per_size = _colorizers.setdefault(generator, {})
+    per_size = _serving_modules.setdefault(generator, {})
     if size not in per_size:
-        per_size[size] = Colorizer(generator, size)
+        per_size[size] = ServingModule(generator, size)
     return per_size[size]
 
 
@@ -361,7 +362,7 @@ def colorize_image(
     """Colorize one image of any size.
 
     Args:
-        model: a generator (``keras.Model``, run through a cached ``Colorizer`` graph) or any
+        model: a generator (``keras.Model``, run through a cached ``ServingModule``) or any
             ``PredictAB`` callable, run eagerly (e.g. a TFLite interpreter wrapper).
         image: uint8 (H, W) or (H, W, C): gray, gray + alpha, RGB or RGBA; H, W >= MIN_SIDE.
         size: the network's square input size (None: the model's own, ``model_size``).
@@ -377,7 +378,7 @@ def colorize_image(
     if image.ndim == 2:
         image = image[..., np.newaxis]
     if isinstance(model, keras.Model):
-        return colorizer_for(model, size).colorize(tf.constant(image)).numpy()
+        return serving_module_for(model, size).colorize(tf.constant(image)).numpy()
     return _colorize_eager(image[np.newaxis], model, model_size(model, size))[0].numpy()
 
 
