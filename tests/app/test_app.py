@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
-from helpers import smooth_photo
+from helpers import count_model_reads, reads_of_one, smooth_photo
 from PIL import Image
 
 pytest.importorskip("starlette", reason="the app extra is not installed")
@@ -268,6 +268,47 @@ def test_the_queue_runs_one_job_at_a_time_refuses_overflow_and_forgets_old_resul
     assert all(work.result_file(i, "result.png").is_file() for i in ids[1:])
     assert not list(work.uploads.iterdir())
     work.close()
+
+
+@pytest.mark.parametrize("form", ["keras", "savedmodel"])
+def test_the_app_reads_its_model_once_for_photos_and_films(
+    form, generator, model_file, tmp_path, monkeypatch
+):
+    """What ``python -m colorize_tf.app`` does with its ``--model``: one ``load_colorizer``, and
+    the queue colorizes photos and films with that one loaded model (a SavedModel was read a
+    second time for the first video before)."""
+    pytest.importorskip("av", reason="the video extra is not installed")
+    pytest.importorskip("cv2", reason="the video extra is not installed")
+    from fractions import Fraction
+
+    from colorize_tf.export.savedmodel import export_savedmodel
+    from colorize_tf.inference import video
+
+    model = model_file
+    if form == "savedmodel":
+        model = tmp_path / "saved_model"
+        export_savedmodel(generator, model)
+    reads = count_model_reads(monkeypatch)
+    colorizer = load_colorizer(model)
+    work = jobs.JobQueue(colorizer, tmp_path / "work", videos=True)
+    photo = work.new_upload_path()
+    photo.write_bytes(encode(smooth_photo(np.random.default_rng(0), 0, 40, 60)))
+    film = work.new_upload_path()
+    frames = np.stack([smooth_photo(np.random.default_rng(t), t, 48, 64) for t in range(3)])
+    video.write_frames(film, frames, Fraction(25))
+    ids = [work.submit(photo, "photo.png").id, work.submit(film, "film.mp4").id]
+    deadline = time.monotonic() + 300
+    while work.counts()["done"] + work.counts()["failed"] < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    work.close()
+    assert [work.status(i)["state"] for i in ids] == ["done", "done"], [
+        work.status(i)["message"] for i in ids
+    ]
+    assert reads == reads_of_one(form), reads
+    assert np.stack(list(video.read_frames(work.result_file(ids[1], "result.mp4")))).shape == (
+        3, 48, 64, 3,
+    )  # fmt: skip
 
 
 # --- load ------------------------------------------------------------------------------------
