@@ -170,6 +170,7 @@ def test_the_rule_test_sees_a_backwards_import():
         ("colorize_tf", ["tensorflow", "keras"]),
     ],
 )
+@pytest.mark.integration
 def test_importing_a_command_loads_only_its_rooms(entry, absent):
     """What actually gets imported, in a fresh interpreter: the colorize command does not load
     the training stack; the package alone imports neither TensorFlow nor Keras."""
