@@ -7,7 +7,7 @@
     level 4  cli                     anything; imported only by the ``python -m`` entry modules
 
 Every ``import`` counts, the ones inside functions too: a lazy import against the rule is the
-same backwards dependency, only later. The README draws the same picture.
+same backwards dependency, only later. docs/architecture.md draws the same picture.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ from colorize_tf.app import jobs, server  # noqa: E402
 from colorize_tf.inference.images import read_image  # noqa: E402
 from colorize_tf.inference.loader import load_colorizer  # noqa: E402
 
-# The load test's bounds; measured +35 MB over warm-up, +1 MB round to round (README).
+# The load test's bounds; measured +35 MB over warm-up, +1 MB round to round (docs/app.md).
 MAX_RSS_GROWTH_MB = 200
 MAX_RSS_GROWTH_PER_ROUND_MB = 32
 LOAD_ROUNDS = 2
