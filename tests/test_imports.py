@@ -7,7 +7,7 @@
     level 4  cli                     anything; imported only by the ``python -m`` entry modules
 
 Every ``import`` counts, the ones inside functions too: a lazy import against the rule is the
-same backwards dependency, only later. The README draws the same picture.
+same backwards dependency, only later. docs/architecture.md draws the same picture.
 """
 
 from __future__ import annotations
@@ -197,6 +197,7 @@ def test_the_cycle_test_sees_a_lazy_cycle():
         ("colorize_tf", ["tensorflow", "keras"]),
     ],
 )
+@pytest.mark.integration
 def test_importing_a_command_loads_only_its_rooms(entry, absent):
     """What actually gets imported, in a fresh interpreter: the colorize command does not load
     the training stack; the package alone imports neither TensorFlow nor Keras."""

@@ -215,8 +215,9 @@ def test_colorize_and_evaluate_use_the_recorded_size(generator, forms, tmp_path,
     assert f"input {TRAINED_AT}x{TRAINED_AT}" in summary["protocol"]["model"]
 
 
+@pytest.mark.integration
 def test_colorize_evaluate_and_export_take_a_jax_weights_folder(generator, forms, tmp_path):
-    """What the README promises for ``jax_train``'s output: the three commands take its folder
+    """What docs/training.md promises for ``jax_train``'s output: the three commands take its folder
     as ``--model``, through the one loader, and get the same network."""
     from colorize_tf.cli import evaluate as evaluate_cli
     from colorize_tf.cli import export as export_cli

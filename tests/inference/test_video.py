@@ -272,6 +272,7 @@ def test_bad_strength_is_refused(clip, model_path, tmp_path, capsys):
         ("colorize_rgb_fp32.tflite", 30.0),
     ],
 )
+@pytest.mark.integration
 def test_every_model_form_colorizes_frames(
     name, min_psnr, generator, colorizer, clip, tmp_path_factory
 ):

@@ -385,6 +385,7 @@ _JAX_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.integration
 def test_models_run_under_the_jax_backend(tmp_path):
     pytest.importorskip("jax")
     generator = build_generator(**TINY_GENERATOR)

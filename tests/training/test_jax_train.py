@@ -457,6 +457,7 @@ _ROUND_TRIP = textwrap.dedent(
 )
 
 
+@pytest.mark.integration
 def test_jax_training_round_trip_reloads_under_tensorflow(tmp_path, photos):
     """The device script's Python part on CPU (tiny model, a 3 s budget: one step per phase,
     since compiling takes longer) under JAX; then the weights it wrote give this
@@ -573,7 +574,7 @@ _STEP_PARITY = textwrap.dedent(
 )
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_jax_steps_update_like_the_tensorflow_train_step(tmp_path, photos):
     """One pretrain step then one GAN step from the same weights on the same batch: the JAX
     steps and ``ColorizationGAN.train_step`` (TensorFlow) report the same losses and leave the
