@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 
 from colorize_tf.core import color, metrics
 from colorize_tf.inference import files as colorize  # noqa: E402
-from colorize_tf.inference import images, temporal, video
+from colorize_tf.inference import images, loader, temporal, video
 
 FPS = Fraction(24)
 
@@ -77,11 +77,11 @@ def quality(frames: np.ndarray, clip: temporal.SyntheticClip) -> dict[str, float
     }
 
 
-def file_fps(source: Path, predictor: video.Predictor, strength: float | None) -> float:
+def file_fps(source: Path, colorizer: loader.Colorizer, strength: float | None) -> float:
     target = source.with_name(f"out-{strength}.mp4")
     start = time.perf_counter()
     info = video.colorize_video(
-        source, target, predictor, temporal_strength=strength, verbose=False
+        source, target, colorizer, temporal_strength=strength, verbose=False
     )
     return info.frames / (time.perf_counter() - start)
 
@@ -152,15 +152,15 @@ def main(argv: list[str] | None = None) -> int:
 
     photos = pick_photos(args.photos, 4, 2 * max(args.height, args.width))
     clip = temporal.synthetic_clip(photos, args.height, args.width, args.frames_per_shot)
-    predictor = video.load_predictor(args.model)
+    colorizer = loader.load_colorizer(args.model)
     print(
-        f"{predictor.description}; film {len(clip.frames)} frames of "
+        f"{colorizer.description}; film {len(clip.frames)} frames of "
         f"{args.width}x{args.height}, cuts at {list(clip.cuts)}"
     )
 
-    per_frame = np.stack(list(video.colorize_frames(clip.frames, predictor)))
+    per_frame = np.stack(list(video.colorize_frames(clip.frames, colorizer)))
     smoother = temporal.TemporalSmoother(args.strength)
-    smoothed = np.stack(list(video.colorize_frames(clip.frames, predictor, smoother)))
+    smoothed = np.stack(list(video.colorize_frames(clip.frames, colorizer, smoother)))
     if smoother.cuts != list(clip.cuts):
         print(f"warning: cuts found at {smoother.cuts}, the film has {list(clip.cuts)}")
     gray = np.round(np.asarray(metrics.gray_baseline_rgb(clip.frames)) * 255).astype(np.uint8)
@@ -168,15 +168,15 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as work:
         source = Path(work) / "film.mp4"
         video.write_frames(source, clip.frames, FPS, crf=0)
-        video.colorize_video(source, Path(work) / "warm.mp4", predictor, verbose=False)
+        video.colorize_video(source, Path(work) / "warm.mp4", colorizer, verbose=False)
         speed = {
-            "per-frame": file_fps(source, predictor, None),
-            "temporal": file_fps(source, predictor, args.strength),
+            "per-frame": file_fps(source, colorizer, None),
+            "temporal": file_fps(source, colorizer, args.strength),
         }
 
     results = {"per-frame": quality(per_frame, clip), "temporal": quality(smoothed, clip)}
     for strength in args.sweep:
-        frames = video.colorize_frames(clip.frames, predictor, temporal.TemporalSmoother(strength))
+        frames = video.colorize_frames(clip.frames, colorizer, temporal.TemporalSmoother(strength))
         results[f"temporal (strength {strength})"] = quality(np.stack(list(frames)), clip)
     results |= {"gray (a = b = 0)": quality(gray, clip), "truth": quality(clip.frames, clip)}
     print("\n| run | warping error | PSNR (dB) | SSIM | frames/s |\n|---|---|---|---|---|")

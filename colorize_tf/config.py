@@ -26,6 +26,9 @@ import yaml
 # the lowest room, so that data, inference and every command share it; each takes its own
 # limit too (data.max_pixels, --max-pixels).
 DEFAULT_MAX_PIXELS = 100_000_000
+# The evaluation protocol's crop side, as papers report it (``colorize_tf.evaluation``); also the
+# default training crop, and the network input of a generator that records no size of its own.
+PROTOCOL_SIZE = 256
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DEFAULT_CONFIG = "quickstart"
@@ -42,7 +45,7 @@ class DataConfig:
     source: str = "samples"  # samples | a folder | tfrecord:PATTERN | tfds:NAME[:SPLIT]
     val_source: str = ""  # empty: the held-out split of `source`
     val_fraction: float = 0.1  # share of a folder held out, by a hash of each relative path
-    crop_size: int = 256
+    crop_size: int = PROTOCOL_SIZE
     batch_size: int = 16  # global batch, split across replicas
     batch_per_replica: int = 0  # >0: the global batch is this times the replicas (TPU configs)
     val_batch_size: int = 8

@@ -107,3 +107,44 @@ def exported_web_once(cache_dir: Path, generator: keras.Model) -> Path:
     if not (out / web.CONFIG_FILE).exists():
         web.write_web(generator, out, precision="fp32", check=False, overwrite=True)
     return out
+
+
+# The one low-level read of each model form, and the forms that go through it.
+MODEL_READS = {
+    "keras_file": ("keras",),  # keras.saving.load_model
+    "weights_file": ("preset", "jax"),  # keras.Model.load_weights
+    "savedmodel": ("savedmodel",),  # tf.saved_model.load
+    "tflite_file": ("tflite",),  # serving.litert_interpreter
+}
+
+
+def count_model_reads(monkeypatch) -> dict[str, int]:
+    """Count, from now on, the reads of model files: each low-level reader (``MODEL_READS``)
+    is wrapped in a counter that calls the real one, so the model still loads and runs."""
+    import tensorflow as tf
+
+    from colorize_tf.inference import serving
+
+    counts = dict.fromkeys(MODEL_READS, 0)
+
+    def counting(name: str, real):
+        def read(*args, **kwargs):
+            counts[name] += 1
+            return real(*args, **kwargs)
+
+        return read
+
+    monkeypatch.setattr(keras.saving, "load_model", counting("keras_file", keras.saving.load_model))
+    monkeypatch.setattr(
+        keras.Model, "load_weights", counting("weights_file", keras.Model.load_weights)
+    )
+    monkeypatch.setattr(tf.saved_model, "load", counting("savedmodel", tf.saved_model.load))
+    monkeypatch.setattr(
+        serving, "litert_interpreter", counting("tflite_file", serving.litert_interpreter)
+    )
+    return counts
+
+
+def reads_of_one(form: str) -> dict[str, int]:
+    """What ``count_model_reads`` must show once a model of ``form`` is loaded: one read."""
+    return {name: int(form in forms) for name, forms in MODEL_READS.items()}

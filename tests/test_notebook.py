@@ -207,6 +207,7 @@ def test_committed_notebook_has_no_outputs():
     assert "OWNER" not in intro, "the Colab link must not hold a placeholder owner"
 
 
+@pytest.mark.integration
 def test_install_cell_names_what_to_set(tmp_path, wheel):
     """A placeholder, a missing file, an unreachable URL, a TPU without network, a Drive path
     outside Colab: each stops the install cell at once with a message saying what to fix."""
@@ -268,6 +269,7 @@ def test_install_cell_names_what_to_set(tmp_path, wheel):
     assert os.path.exists("/content/drive") == drive_existed
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("backend", ["auto", "jax"])  # auto: TensorFlow on this CPU
 def test_notebook_installs_and_runs_in_smoke_mode(tmp_path, wheel, backend):
     work, home = tmp_path / "work", tmp_path / "home"

@@ -83,7 +83,8 @@ class JobQueue:
     """Colorize uploads with ``workers`` threads, one job per worker at a time.
 
     Args:
-        colorize: uint8 (H, W, C) -> uint8 (H, W, 3), e.g. an ``inference.Colorizer``.
+        colorize: uint8 (H, W, C) -> uint8 (H, W, 3): the ``Colorizer`` of
+            ``inference.loader.load_colorizer`` (any callable, for photos only).
         workdir: a folder for this queue alone (created if missing; it must hold no
             ``uploads/`` or ``results/`` yet).
         workers: jobs processed at once; each holds one decoded image and its result.
@@ -92,8 +93,8 @@ class JobQueue:
         keep_done: finished jobs whose files are kept; the oldest beyond are deleted.
         serialize_model: call ``colorize`` from one worker at a time (a TFLite interpreter is
             not thread-safe), while decoding and saving still overlap.
-        video_predictor: makes the ``video.Predictor`` for video uploads, called once, at the
-            first video; None: videos are refused.
+        videos: colorize video uploads too, through ``colorize``'s ``predict_ab`` (the same
+            loaded model as the photos); False: videos are refused.
     """
 
     def __init__(
@@ -106,7 +107,7 @@ class JobQueue:
         max_queued: int = DEFAULT_MAX_QUEUED,
         keep_done: int = DEFAULT_KEEP_DONE,
         serialize_model: bool = False,
-        video_predictor: Callable[[], object] | None = None,
+        videos: bool = False,
     ):
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
@@ -122,8 +123,7 @@ class JobQueue:
         self._finished: collections.deque[str] = collections.deque()
         self._lock = threading.Condition()
         self._model_lock = threading.Lock() if serialize_model else None
-        self._video_predictor, self._predictor_lock = video_predictor, threading.Lock()
-        self._predictor = None  # made at the first video
+        self.videos = videos
         self._closing = False
         self._threads = [
             threading.Thread(target=self._work, name=f"colorize-worker-{i}", daemon=True)
@@ -252,21 +252,18 @@ class JobQueue:
     def _run_video(self, job: Job) -> None:
         from colorize_tf.inference import video
 
-        if self._video_predictor is None:
+        if not self.videos:
             raise SkipImage("videos are not enabled in this app")
         upload, folder = self.uploads / job.id, self.results / job.id
         info = video.probe(upload, self.max_pixels)  # VideoError: not a video, odd size, ...
         job.width, job.height, job.frames = info.width, info.height, info.frames
-        with self._predictor_lock:
-            if self._predictor is None:
-                self._predictor = self._video_predictor()
         job.stage = "colorizing"
         folder.mkdir()
         with self._model_lock or contextlib.nullcontext():
             video.colorize_video(
                 upload,
                 folder / "result.mp4",
-                self._predictor,
+                self._colorize,
                 max_pixels=self.max_pixels,
                 verbose=False,
                 info=info,

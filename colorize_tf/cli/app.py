@@ -147,8 +147,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(args: argparse.Namespace, sock: socket.socket, tmp: str) -> int:
     import uvicorn
 
-    from colorize_tf.inference import video
-
     with common.user_errors(FileNotFoundError, ValueError, ImportError):
         colorizer = _load(args)
     info = {
@@ -158,9 +156,7 @@ def _serve(args: argparse.Namespace, sock: socket.socket, tmp: str) -> int:
     queue = jobs.JobQueue(
         colorizer, os.path.join(tmp, "jobs"), workers=args.workers,
         max_pixels=args.max_pixels, max_queued=args.max_queued, keep_done=args.keep,
-        serialize_model=colorizer.form == "tflite",
-        video_predictor=lambda: video.load_predictor(args.model, colorizer, args.size,
-                                                     args.threads),
+        serialize_model=colorizer.form == "tflite", videos=True,
     )  # fmt: skip
     app = server.build_app(queue, info, int(args.max_upload_mb * 1e6))
     web = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))

@@ -18,7 +18,8 @@ code is 1 if any input failed, 2 if nothing could be run at all.
 
 Videos among the inputs (``inference.video.VIDEO_EXTENSIONS``) become ``NAME.mp4``: same size,
 frame rate, frame count and audio, ab smoothed along the motion unless ``--no-temporal`` (see
-``colorize_tf.inference.video``; needs ``pip install 'colorize-tf[video]'``).
+``colorize_tf.inference.video``; needs ``pip install 'colorize-tf[video]'``), colorized by the
+same loaded model as the photos.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from pathlib import Path
 
 from colorize_tf.cli import common
 from colorize_tf.config import DEFAULT_MAX_PIXELS
-from colorize_tf.inference import files, loader, temporal, video
+from colorize_tf.inference import files, loader, temporal
 from colorize_tf.inference.video import is_video_name
 
 
@@ -86,32 +87,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _colorize_videos(
-    videos: list[files.Job],
-    photos: list[files.Job],
-    colorize: files.Colorize,
-    out_dir: Path,
-    args: argparse.Namespace,
-    summary: files.Summary,
-) -> None:
-    """The video jobs through ``video.colorize_videos``; a missing extra fails each one."""
-    try:
-        temporal.TemporalSmoother(args.temporal_strength, args.cut_threshold)  # checks both
-        video.load_av()  # the [video] extra: PyAV
-        temporal.load_cv2()  # and OpenCV
-        predictor = video.load_predictor(args.model, colorize, args.size, args.threads)
-    except (ImportError, ValueError) as e:
-        summary.failed.extend((str(job.source), str(e)) for job in videos)
-        return
-    video.colorize_videos(
-        videos, predictor, out_dir, summary, overwrite=args.overwrite,
-        temporal_strength=None if args.no_temporal else args.temporal_strength,
-        cut_threshold=args.cut_threshold, max_pixels=args.max_pixels,
-        inputs={os.path.realpath(job.source) for job in videos + photos},
-        verbose=not args.quiet,
-    )  # fmt: skip
-
-
 @common.command()
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
@@ -121,20 +96,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         reasons = "".join(f"\n  {spec}: {reason}" for spec, reason in problems)
         raise common.CommandError(f"no input images{reasons}")
     with common.user_errors(FileNotFoundError, ValueError, ImportError):
-        colorize = loader.load_colorizer(args.model, size=args.size, threads=args.threads)
-    description = colorize.description
+        colorizer = loader.load_colorizer(args.model, size=args.size, threads=args.threads)
     videos = [job for job in jobs if is_video_name(job.source)]
     jobs = [job for job in jobs if not is_video_name(job.source)]
     if not args.quiet:
-        print(f"{description}: {len(jobs)} image(s), {len(videos)} video(s) -> {out_dir}")
+        print(f"{colorizer.description}: {len(jobs)} image(s), {len(videos)} video(s) -> {out_dir}")
     start = time.perf_counter()
     summary = files.colorize_files(
-        jobs, colorize, out_dir, output_format=args.format, quality=args.quality,
+        jobs, colorizer, out_dir, output_format=args.format, quality=args.quality,
         compare=args.compare, overwrite=args.overwrite, max_pixels=args.max_pixels,
         verbose=not args.quiet,
     )  # fmt: skip
     if videos:
-        _colorize_videos(videos, jobs, colorize, out_dir, args, summary)
+        files.colorize_videos(
+            videos, colorizer, out_dir, summary, overwrite=args.overwrite,
+            temporal_strength=None if args.no_temporal else args.temporal_strength,
+            cut_threshold=args.cut_threshold, max_pixels=args.max_pixels,
+            inputs={os.path.realpath(job.source) for job in videos + jobs},
+            verbose=not args.quiet,
+        )  # fmt: skip
     failed = summary.failed + problems
     print(
         f"{summary.written} written, {summary.kept} kept, {len(failed)} failed "

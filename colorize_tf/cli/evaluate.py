@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from colorize_tf.cli import common
+from colorize_tf.config import PROTOCOL_SIZE
 from colorize_tf.data.spec import SPLITS
 from colorize_tf.evaluation import protocol
 
@@ -37,7 +38,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", required=True, help="report folder")
     parser.add_argument("--limit", type=int, default=0, help="score at most N images (0: all)")
     parser.add_argument(
-        "--size", type=int, default=256, help="crop size of the protocol (default: 256)"
+        "--size",
+        type=int,
+        default=PROTOCOL_SIZE,
+        help=f"crop size of the protocol (default: {PROTOCOL_SIZE})",
     )
     parser.add_argument(
         "--model-size",

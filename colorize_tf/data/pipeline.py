@@ -37,7 +37,7 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from colorize_tf.config import DEFAULT_MAX_PIXELS
+from colorize_tf.config import DEFAULT_MAX_PIXELS, PROTOCOL_SIZE
 from colorize_tf.core import color
 from colorize_tf.data.image_ops import (
     decode_image,
@@ -62,7 +62,7 @@ from colorize_tf.data.spec import MAX_ASPECT, MAX_ZOOM
 log = logging.getLogger(__name__)
 
 AUTOTUNE = tf.data.AUTOTUNE
-DEFAULT_CROP_SIZE = 256
+DEFAULT_CROP_SIZE = PROTOCOL_SIZE  # the training config's default crop, the protocol's
 DEFAULT_SHUFFLE_BUFFER = 512  # decoded images at ~320 px: ~200 MB of host memory
 DEFAULT_CACHE_LIMIT_BYTES = 2 * 1024**3
 

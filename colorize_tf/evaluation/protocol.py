@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from colorize_tf.config import PROTOCOL_SIZE
 from colorize_tf.core.metrics import (
     METRIC_NAMES,
     STRIPE_MARGIN_PERIODS,
@@ -293,7 +294,7 @@ def evaluate(
     out: Path,
     *,
     split: str = "val",
-    size: int = 256,
+    size: int = PROTOCOL_SIZE,
     limit: int = 0,
     batch_size: int = 8,
     full_res: bool = False,

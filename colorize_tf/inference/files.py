@@ -1,6 +1,7 @@
-"""Photos on disk through a colorizer: the inputs (files, folders, globs) and
-``colorize_files``, the run behind ``python -m colorize_tf.colorize`` (its command line:
-``colorize_tf.cli.colorize``; decoding and writing images: ``colorize_tf.inference.images``).
+"""Photos and films on disk through a colorizer: the inputs (files, folders, globs),
+``colorize_files`` and ``colorize_videos``, the run behind ``python -m colorize_tf.colorize``
+(its command line: ``colorize_tf.cli.colorize``; decoding and writing images:
+``colorize_tf.inference.images``; one film: ``colorize_tf.inference.video``).
 
 Outputs go under the output folder only; an input is never overwritten, an existing output is
 kept unless asked, and an unreadable, too small or too large file is recorded with a reason
@@ -15,6 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tensorflow as tf
@@ -22,7 +24,7 @@ import tensorflow as tf
 from colorize_tf.config import DEFAULT_MAX_PIXELS
 from colorize_tf.data.listing import inside, walk_files
 from colorize_tf.data.spec import JPEG_EXTENSIONS
-from colorize_tf.inference import serving
+from colorize_tf.inference import serving, temporal, video
 from colorize_tf.inference.images import (
     PHOTO_EXTENSIONS,
     SkipImage,
@@ -30,7 +32,10 @@ from colorize_tf.inference.images import (
     side_by_side,
     write_image,
 )
-from colorize_tf.inference.video import VIDEO_EXTENSIONS
+from colorize_tf.inference.video import VIDEO_EXTENSIONS, VideoError
+
+if TYPE_CHECKING:
+    from colorize_tf.inference.loader import Colorizer
 
 DEFAULT_JPEG_QUALITY = 95
 
@@ -187,6 +192,69 @@ def colorize_files(
             summary.failed.append((str(job.source), str(e)))
             _note(f"skipped {job.source}: {e}", verbose)
         progress.update(index)
+    return summary
+
+
+def colorize_videos(
+    jobs: Sequence[Job],
+    colorizer: Colorizer,
+    out_dir: Path,
+    summary: Summary,
+    *,
+    overwrite: bool = False,
+    temporal_strength: float | None = temporal.DEFAULT_STRENGTH,
+    cut_threshold: float = temporal.DEFAULT_CUT_THRESHOLD,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    inputs: set[str] = frozenset(),
+    verbose: bool = True,
+) -> Summary:
+    """Colorize every video job into ``out_dir/NAME.mp4`` with the photos' ``colorizer``,
+    recording written, kept and failed files in ``summary``; never raises for a bad input.
+
+    Args:
+        temporal_strength, cut_threshold: see ``temporal.TemporalSmoother``; a None strength
+            colorizes each frame on its own.
+        inputs: real paths of every input of the run, never overwritten.
+
+    Without the ``[video]`` extra (PyAV, OpenCV), or with a temporal setting out of range,
+    every job fails with that reason.
+    """
+    try:
+        if temporal_strength is not None:
+            temporal.TemporalSmoother(temporal_strength, cut_threshold)  # checks both
+        video.load_av()  # the [video] extra: PyAV
+        temporal.load_cv2()  # and OpenCV
+    except (ImportError, ValueError) as e:
+        summary.failed.extend((str(job.source), str(e)) for job in jobs)
+        return summary
+    out_real = os.path.realpath(out_dir)
+    for job in jobs:
+        target = out_dir / job.name.with_name(job.name.name + video.OUTPUT_EXTENSION)
+        try:
+            if not inside(str(target), out_real):
+                raise VideoError(job.source, f"output {target} would be outside --out")
+            if os.path.realpath(target) in inputs | {os.path.realpath(job.source)}:
+                raise VideoError(job.source, f"output {target} would overwrite an input")
+            if target.exists() and not overwrite:
+                summary.kept += 1
+                _note(f"kept {target}: exists (pass --overwrite to replace)", verbose)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if verbose:
+                print(f"\n{job.source} -> {target}", flush=True)
+            video.colorize_video(
+                job.source,
+                target,
+                colorizer,
+                temporal_strength=temporal_strength,
+                cut_threshold=cut_threshold,
+                max_pixels=max_pixels,
+                verbose=verbose,
+            )
+            summary.written += 1
+        except VideoError as e:
+            summary.failed.append((str(job.source), e.reason))
+            _note(f"skipped {job.source}: {e.reason}", verbose)
     return summary
 
 

@@ -1,4 +1,4 @@
-"""One loader for every model form the project makes, and the colorizer it returns.
+"""One loader for every model form the project makes, and the ``Colorizer`` it returns.
 
     import colorize_tf
     colorizer = colorize_tf.load_colorizer()            # the preset shipped in the package
@@ -6,10 +6,14 @@
 
 ``load_colorizer(model)`` takes a generator ``.keras`` file, a preset folder (or the name of a
 shipped one), a JAX-trained weights folder (``generator.json`` + weights), an exported
-SavedModel folder or a ``.tflite`` file of either contract. Every form goes through
-``colorize_tf.inference.serving``: L at full resolution, the network fed at its own input size
-(the size it was trained at, unless ``size`` says otherwise), ab upsampled and joined to the full
-L.
+SavedModel folder or a ``.tflite`` file of either contract. It resolves the name, tells the
+form, and reads the file once, through the form's owner: ``colorize_tf.models`` for the Keras
+forms, TensorFlow's SavedModel loader, the LiteRT interpreter. Photos, films
+(``video.py``), the web app and ``evaluate`` all use the one ``Colorizer`` it returns.
+
+Every form goes through ``colorize_tf.inference.serving``: L at full resolution, the network fed
+at its own input size (the size it was trained at, unless ``size`` says otherwise), ab
+upsampled and joined to the full L.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from colorize_tf.models import presets, weights
+from colorize_tf.inference import serving
+from colorize_tf.models import files, presets, weights
 
 MODEL_HELP = (
     "generator .keras, preset folder, JAX weights folder, SavedModel folder or .tflite "
@@ -30,6 +35,7 @@ KERAS_MODEL_HELP = (
     "generator .keras, preset folder or JAX weights folder (default: the model "
     "shipped in the package)"
 )  # --model of commands that need the Keras network
+KERAS_FORMS = ("keras", "preset", "jax")  # the forms a Keras generator is rebuilt from
 
 
 def default_model() -> str:
@@ -54,7 +60,7 @@ def model_form(path: str | os.PathLike) -> str:
             return "jax"
         if (path / "saved_model.pb").is_file():
             return "savedmodel"
-    elif path.suffix == ".keras":
+    elif path.suffix == files.KERAS_SUFFIX:
         return "keras"
     elif path.suffix == ".tflite":
         return "tflite"
@@ -75,122 +81,139 @@ def resolve_model(model: str | os.PathLike | None) -> str:
     return model
 
 
-def load_keras_file(path: str | os.PathLike):
-    """A generator ``.keras`` file -> the model (normalized L -> normalized ab), computing in
-    float32 whatever precision it was trained in."""
-    import keras
-
-    import colorize_tf.models  # noqa: F401  (registers the custom classes for loading)
-
-    path = os.fspath(path)
-    if not path.endswith(".keras") or not os.path.isfile(path):
-        raise FileNotFoundError(f"expected a generator .keras file, got {path!r}")
-    model = keras.saving.load_model(path, compile=False)
-    in_channels, out_channels = model.input_shape[-1], model.output_shape[-1]
-    if (in_channels, out_channels) != (1, 2):
-        raise ValueError(
-            f"{path} maps {in_channels} to {out_channels} channels; a generator maps L (1) to "
-            "ab (2). (Saved the GAN wrapper instead of its generator?)"
-        )
-    return colorize_tf.models.float32_copy(
-        model
-    )  # a mixed-precision run's file: compute in float32
-
-
-def load_generator(path: str | os.PathLike | None = None):
-    """A Keras generator (normalized L -> normalized ab, float32) from a ``.keras`` file, a
-    preset folder or name, or a JAX weights folder; None: the shipped preset."""
-    path = resolve_model(path)
-    form = model_form(path)
+def _read_generator(path: str, form: str):
+    """The Keras generator of a Keras form, read by its owner in ``colorize_tf.models``."""
     if form == "preset":
         return presets.load_preset(path)
     if form == "jax":
         return weights.load_weights_folder(path)
     if form == "keras":
-        return load_keras_file(path)
+        return files.load_keras_file(path)
     raise ValueError(
         f"{path} is a {form}, not a Keras generator (export needs .keras, a preset "
         "or a JAX weights folder)"
     )
 
 
-class Colorizer:
-    """A loaded model as a function: uint8 image (H, W[, C]) -> uint8 RGB (H, W, 3).
+def load_generator(path: str | os.PathLike | None = None):
+    """A Keras generator (normalized L -> normalized ab, float32) from a ``.keras`` file, a
+    preset folder or name, or a JAX weights folder; None: the shipped preset. For what needs
+    the network itself (``export``); colorizing goes through ``load_colorizer``."""
+    path = resolve_model(path)
+    return _read_generator(path, model_form(path))
 
-    ``C`` may be 1 (gray), 2 (gray + alpha), 3 (RGB: reduced to its L first) or 4 (RGBA).
+
+class Colorizer:
+    """A loaded model, whatever its form, as the two calls its users need.
+
+    ``colorizer(image)``: uint8 (H, W[, C]) -> uint8 RGB (H, W, 3), the same size. ``C`` may be
+    1 (gray), 2 (gray + alpha), 3 (RGB: reduced to its L first) or 4 (RGBA).
+
+    ``colorizer.predict_ab(l_norm)``: normalized L (B, size, size, 1) -> normalized ab
+    (B, size, size, 2), the network alone at its own input size (films smooth ab between the
+    two, ``video.colorize_frames``).
 
     Attributes:
         size: the square input the network is fed.
         form: ``keras`` | ``preset`` | ``jax`` | ``savedmodel`` | ``tflite``.
         description: what was loaded, for logs.
-        generator: the Keras generator, for the Keras-based forms (else None).
+        generator: the Keras generator, for the Keras forms (else None).
     """
 
     def __init__(
         self,
-        run: Callable[[np.ndarray], np.ndarray],
-        size: int | None,
+        colorize: Callable[[np.ndarray], np.ndarray],
+        predict_ab: serving.PredictAB,
+        size: int,
         form: str,
         description: str,
         generator=None,
     ):
-        self._run, self.size, self.form = run, size, form
-        self.description, self.generator = description, generator
+        self._colorize, self.predict_ab = colorize, predict_ab
+        self.size, self.form, self.description, self.generator = size, form, description, generator
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
-        return self._run(np.asarray(image))
+        return self._colorize(np.asarray(image))
 
     def __repr__(self) -> str:
         return f"Colorizer({self.description})"
 
     @classmethod
-    def from_preset(cls, name_or_path: str | None = None, size: int | None = None) -> Colorizer:
-        """The shipped preset (or another preset folder) as a colorizer."""
-        return load_colorizer(str(presets.preset_path(name_or_path)), size=size)
+    def from_generator(
+        cls, generator, size: int | None = None, form: str = "keras", description: str = ""
+    ) -> Colorizer:
+        """A Keras generator already in memory, served through ``serving.ServingModule``."""
+        module = serving.serving_module_for(generator, size)  # checks size, traces lazily
+        return cls(
+            lambda image: serving.colorize_image(generator, image, module.size),
+            module.predict_ab,
+            module.size,
+            form,
+            description or f"{form} generator (input {module.size}x{module.size})",
+            generator,
+        )
+
+
+def _savedmodel_colorizer(path: str) -> Colorizer:
+    """An exported SavedModel: ``serving_default`` for images, ``predict_ab`` for the network."""
+    import tensorflow as tf
+
+    signatures = tf.saved_model.load(path).signatures
+    missing = {"serving_default", "predict_ab"} - set(signatures)
+    if missing:
+        raise ValueError(
+            f"{path} is not a SavedModel colorize_tf exported: it has no "
+            f"{' or '.join(sorted(missing))} signature (signatures: {sorted(signatures)})"
+        )
+    colorize, predict = signatures["serving_default"], signatures["predict_ab"]
+    size = int(predict.structured_input_signature[1]["l_norm"].shape[1])
+
+    def run(image: np.ndarray) -> np.ndarray:
+        serving.check_image(image)
+        image = image[..., np.newaxis] if image.ndim == 2 else image
+        return colorize(image=tf.constant(image))["rgb"].numpy()
+
+    return Colorizer(
+        run,
+        lambda l_norm: predict(l_norm=l_norm)["ab_norm"],
+        size,
+        "savedmodel",
+        f"SavedModel {path} (input {size}x{size})",
+    )
+
+
+def _tflite_colorizer(path: str, threads: int | None) -> Colorizer:
+    """A ``.tflite`` file of either contract; one interpreter serves images and films."""
+    predictor = serving.TFLitePredictAB(path, num_threads=threads or os.cpu_count())
+    return Colorizer(
+        lambda image: serving.colorize_image(predictor, image, predictor.size),
+        predictor,
+        predictor.size,
+        "tflite",
+        f"TFLite {path} ({predictor.contract}, {predictor.size}x{predictor.size})",
+    )
 
 
 def load_colorizer(
     model: str | os.PathLike | None = None, size: int | None = None, threads: int | None = None
 ) -> Colorizer:
-    """Any model form -> a ``Colorizer``.
+    """Any model form -> a ``Colorizer``, its file read once.
 
     Args:
         model: see the module docstring; None: the shipped preset.
-        size: network input size for the Keras-based forms (None: the size the model records,
+        size: network input size for the Keras forms (None: the size the model records,
             i.e. its training crop size). SavedModel and TFLite files carry their own.
         threads: TFLite interpreter threads (None: one per CPU core).
 
     Raises:
         FileNotFoundError, ValueError: no model there, or not one of the forms.
     """
-    from colorize_tf.inference import serving
-
-    model = resolve_model(model)
-    form = model_form(model)
+    path = resolve_model(model)
+    form = model_form(path)
     if form == "savedmodel":
-        import tensorflow as tf
-
-        signature = tf.saved_model.load(model).signatures["serving_default"]
-
-        def run_savedmodel(image: np.ndarray) -> np.ndarray:
-            serving.check_image(image)
-            return signature(image=tf.constant(image))["rgb"].numpy()
-
-        return Colorizer(run_savedmodel, None, form, f"SavedModel {model}")
+        return _savedmodel_colorizer(path)
     if form == "tflite":
-        predictor = serving.TFLitePredictAB(model, num_threads=threads or os.cpu_count())
-        return Colorizer(
-            lambda image: serving.colorize_image(predictor, image, predictor.size),
-            predictor.size,
-            form,
-            f"TFLite {model} ({predictor.contract}, {predictor.size}x{predictor.size})",
-        )
-    generator = load_generator(model)
+        return _tflite_colorizer(path, threads)
+    generator = _read_generator(path, form)
     size = serving.model_size(generator, size)
-    return Colorizer(
-        lambda image: serving.colorize_image(generator, image, size),
-        size,
-        form,
-        f"{form} {model} (input {size}x{size})",
-        generator,
-    )
+    return Colorizer.from_generator(generator, size, form, f"{form} {path} (input {size}x{size})")

@@ -5,7 +5,8 @@ Used by the SavedModel (``savedmodel.py``), the CLI (``colorize.py``) and evalua
 1. L of every input pixel, at full resolution (gray, gray + alpha, RGB or RGBA; alpha is
    composited over white, as ``image_ops.decode_image`` does for training).
 2. That L resized to the model's square input (``size``: by default the size the generator
-   was trained at, which it records as ``input_size``; 256 for one that records none).
+   was trained at, which it records as ``input_size``; ``DEFAULT_SIZE`` for one that records
+   none).
 3. The network predicts normalized ab at ``size`` x ``size``.
 4. ab is upsampled bilinearly to the full size and joined to the full-resolution L of step 1,
    then converted to RGB and rounded to uint8.
@@ -34,10 +35,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from colorize_tf.config import PROTOCOL_SIZE
 from colorize_tf.core import color
 from colorize_tf.data.image_ops import over_white
 
-DEFAULT_SIZE = 256  # the input size of a generator that does not record its own
+DEFAULT_SIZE = PROTOCOL_SIZE  # the input size of a generator that does not record its own
 MIN_SIDE = 8  # below this a side holds no structure to colorize (often a broken decode)
 # Pixels per XLA chunk: big enough that per-chunk overhead vanishes (< 2% on 12 MP), small
 # enough that a chunk's temporaries stay in cache and that tiny images pad little.
@@ -291,8 +293,9 @@ def keras_predict_ab(generator: keras.Model) -> PredictAB:
     return predict
 
 
-class Colorizer(tf.Module):
-    """The serving graph around a generator, in process: the same graph the SavedModel holds.
+class ServingModule(tf.Module):
+    """The serving graph around a generator, in process: the same graph the SavedModel holds
+    (users load a model with ``loader.load_colorizer``, which builds this for the Keras forms).
 
     Args:
         generator: normalized L (B, size, size, 1) -> normalized ab (B, size, size, 2).
@@ -306,7 +309,7 @@ class Colorizer(tf.Module):
     """
 
     def __init__(self, generator: keras.Model, size: int | None = None, xla: bool = True):
-        super().__init__(name="colorizer")
+        super().__init__(name="serving")
         size = model_size(generator, size)
         if size < 32 or size % 32:
             raise ValueError(
@@ -339,17 +342,17 @@ class Colorizer(tf.Module):
         return self._colorize_batch(image[tf.newaxis])[0]
 
 
-# One Colorizer per (generator, size): building one traces its graph (seconds), so a caller
-# looping over images with `colorize_image` pays that once. Weak keys let generators be freed.
-_colorizers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# One ServingModule per (generator, size): its graphs trace once (seconds), so a caller looping
+# over images with `colorize_image` pays that once. Weak keys let generators be freed.
+_serving_modules: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def colorizer_for(generator: keras.Model, size: int | None = None) -> Colorizer:
-    """The cached ``Colorizer`` of ``generator`` at ``size`` (None: its own)."""
+def serving_module_for(generator: keras.Model, size: int | None = None) -> ServingModule:
+    """The cached ``ServingModule`` of ``generator`` at ``size`` (None: its own)."""
     size = model_size(generator, size)
-    per_size = _colorizers.setdefault(generator, {})
+    per_size = _serving_modules.setdefault(generator, {})
     if size not in per_size:
-        per_size[size] = Colorizer(generator, size)
+        per_size[size] = ServingModule(generator, size)
     return per_size[size]
 
 
@@ -359,7 +362,7 @@ def colorize_image(
     """Colorize one image of any size.
 
     Args:
-        model: a generator (``keras.Model``, run through a cached ``Colorizer`` graph) or any
+        model: a generator (``keras.Model``, run through a cached ``ServingModule``) or any
             ``PredictAB`` callable, run eagerly (e.g. a TFLite interpreter wrapper).
         image: uint8 (H, W) or (H, W, C): gray, gray + alpha, RGB or RGBA; H, W >= MIN_SIDE.
         size: the network's square input size (None: the model's own, ``model_size``).
@@ -375,7 +378,7 @@ def colorize_image(
     if image.ndim == 2:
         image = image[..., np.newaxis]
     if isinstance(model, keras.Model):
-        return colorizer_for(model, size).colorize(tf.constant(image)).numpy()
+        return serving_module_for(model, size).colorize(tf.constant(image)).numpy()
     return _colorize_eager(image[np.newaxis], model, model_size(model, size))[0].numpy()
 
 

@@ -5,11 +5,14 @@ along the motion (``temporal.py``), encode H.264 in MP4 with the audio copied un
     python -m colorize_tf.colorize reels/ --out colorized/ --temporal-strength 0.6
     python -m colorize_tf.colorize film.mp4 --out colorized/ --no-temporal
 
+One film: ``colorize_video``; the command's many files (photos and films): ``files.py``.
+
 The output has the input's width, height, frame rate and frame count; its first video stream
 is H.264 (libx264, ``yuv420p``, BT.709 tags, CRF ``DEFAULT_CRF``) and every audio stream is
 remuxed packet for packet. Color input is reduced to its L first, as for photos. Every model
-form works: the network runs through its ``PredictAB`` (a Keras generator, a SavedModel's
-``predict_ab`` signature or a TFLite file).
+form works: frames go through the ``predict_ab`` of the ``Colorizer`` that
+``loader.load_colorizer`` returned (the one the photos use: the model is read once), so that
+ab can be smoothed at the network's size before it is joined to the full-size L.
 
 A video is checked before any frame is colorized (``probe``): not a video, truncated, no
 frames, odd width or height (``yuv420p`` halves the chroma planes), variable frame rate, or
@@ -23,15 +26,19 @@ PyAV and OpenCV are an optional extra: ``pip install 'colorize-tf[video]'``.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tensorflow as tf
 
 from colorize_tf.inference import serving, temporal
+
+if TYPE_CHECKING:
+    from colorize_tf.inference.loader import Colorizer
 
 VIDEO_EXTENSIONS = (
     ".mp4",
@@ -193,48 +200,6 @@ def read_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
 # --- the network -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Predictor:
-    """A model's ``PredictAB`` (normalized L (B, size, size, 1) -> normalized ab) and size."""
-
-    predict_ab: serving.PredictAB
-    size: int
-    description: str
-
-
-def load_predictor(
-    model: str | None = None, colorizer=None, size: int | None = None, threads: int | None = None
-) -> Predictor:
-    """The ``PredictAB`` of any model form (see ``inference.load_colorizer``).
-
-    Args:
-        model: the model path or preset name (None: the shipped preset).
-        colorizer: an ``inference.Colorizer`` already loaded from ``model``; its Keras
-            generator is reused instead of loading it again.
-        size: network input size for the Keras-based forms (None: the model's own).
-        threads: TFLite interpreter threads (None: one per CPU core).
-    """
-    from colorize_tf.inference import loader as inference
-
-    path = os.fspath(model) if model is not None else None
-    form = inference.model_form(path) if path and os.path.exists(path) else None
-    if form == "savedmodel":
-        signature = tf.saved_model.load(path).signatures["predict_ab"]
-        side = int(signature.structured_input_signature[1]["l_norm"].shape[1])
-        return Predictor(
-            lambda l_norm: signature(l_norm=l_norm)["ab_norm"],
-            side,
-            f"SavedModel {path} (input {side}x{side})",
-        )
-    if form == "tflite":
-        tflite = serving.TFLitePredictAB(path, num_threads=threads or os.cpu_count())
-        return Predictor(tflite, tflite.size, f"TFLite {path} ({tflite.size}x{tflite.size})")
-    if getattr(colorizer, "generator", None) is None:
-        colorizer = inference.load_colorizer(model, size=size, threads=threads)
-    graph = serving.colorizer_for(colorizer.generator, colorizer.size)
-    return Predictor(graph.predict_ab, graph.size, colorizer.description)
-
-
 def _batches(frames: Iterable[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
     batch: list[np.ndarray] = []
     for frame in frames:
@@ -248,20 +213,20 @@ def _batches(frames: Iterable[np.ndarray], size: int) -> Iterator[list[np.ndarra
 
 def colorize_frames(
     frames: Iterable[np.ndarray],
-    predictor: Predictor,
+    colorizer: Colorizer,
     smoother: temporal.TemporalSmoother | None = None,
     batch: int = DEFAULT_BATCH,
 ) -> Iterator[np.ndarray]:
     """Colorize frames in order: uint8 (H, W, C) each (C = 1 or 3) -> uint8 RGB (H, W, 3).
 
-    ``batch`` frames share one network call; ``smoother`` (None: per-frame) then sees them one
-    by one, in order, at the network's resolution.
+    ``batch`` frames share one call of ``colorizer.predict_ab``; ``smoother`` (None: per-frame)
+    then sees them one by one, in order, at the network's resolution.
     """
     for chunk in _batches(frames, batch):
         images = tf.constant(np.stack(chunk))  # (B, H, W, C)
         l_norm = serving._luminance_graph(images)  # (B, H, W, 1)
-        l_small = serving.model_input(l_norm, predictor.size)  # (B, S, S, 1)
-        ab = np.asarray(predictor.predict_ab(l_small), np.float32)  # (B, S, S, 2)
+        l_small = serving.model_input(l_norm, colorizer.size)  # (B, S, S, 1)
+        ab = np.asarray(colorizer.predict_ab(l_small), np.float32)  # (B, S, S, 2)
         if smoother is not None:
             ab = np.stack([smoother(lum, a) for lum, a in zip(l_small.numpy(), ab, strict=True)])
         yield from serving._compose_graph(l_norm, tf.constant(ab)).numpy()  # (B, H, W, 3)
@@ -317,7 +282,7 @@ def write_frames(
 def colorize_video(
     source: str | os.PathLike,
     target: str | os.PathLike,
-    predictor: Predictor,
+    colorizer: Colorizer,
     *,
     temporal_strength: float | None = temporal.DEFAULT_STRENGTH,
     cut_threshold: float = temporal.DEFAULT_CUT_THRESHOLD,
@@ -330,6 +295,7 @@ def colorize_video(
     """Colorize one video file into ``target`` (an MP4), replacing it if it exists.
 
     Args:
+        colorizer: ``loader.load_colorizer``'s (its ``predict_ab`` and ``size``).
         temporal_strength: history weight of ``temporal.TemporalSmoother``; None: per-frame.
         cut_threshold: see ``temporal.TemporalSmoother``.
         max_pixels: the largest frame accepted (None: the photos' default limit).
@@ -360,7 +326,7 @@ def colorize_video(
             video_out = _add_h264(out, info, crf)
             audio = {s: out.add_stream_from_template(s) for s in inp.streams.audio}
             frames = _decode_and_remux(source, inp, audio, out)
-            for rgb in colorize_frames(frames, predictor, smoother, batch):
+            for rgb in colorize_frames(frames, colorizer, smoother, batch):
                 frame = _to_yuv(rgb)
                 frame.pts = written  # time base 1 / fps: a constant rate, as probed
                 out.mux(video_out.encode(frame))
@@ -404,56 +370,3 @@ def _decode_and_remux(source, inp, audio: dict, out) -> Iterator[np.ndarray]:
             continue
         for frame in decoded:
             yield frame.to_ndarray(format="rgb24")
-
-
-# --- many files (the CLI) --------------------------------------------------------------------
-
-
-def colorize_videos(
-    jobs: Sequence,
-    predictor: Predictor,
-    out_dir: Path,
-    summary,
-    *,
-    overwrite: bool = False,
-    temporal_strength: float | None,
-    cut_threshold: float = temporal.DEFAULT_CUT_THRESHOLD,
-    max_pixels: int,
-    inputs: set[str] = frozenset(),
-    verbose: bool = True,
-):
-    """Colorize every video job (``colorize.Job``) into ``out_dir/NAME.mp4``, recording
-    written, kept and failed files in ``summary`` (a ``colorize.Summary``); never raises for
-    a bad input. ``inputs``: real paths of every input of the run, never overwritten."""
-    from colorize_tf.data.listing import inside
-    from colorize_tf.inference.files import _note
-
-    out_real = os.path.realpath(out_dir)
-    for job in jobs:
-        target = out_dir / job.name.with_name(job.name.name + OUTPUT_EXTENSION)
-        try:
-            if not inside(str(target), out_real):
-                raise VideoError(job.source, f"output {target} would be outside --out")
-            if os.path.realpath(target) in inputs | {os.path.realpath(job.source)}:
-                raise VideoError(job.source, f"output {target} would overwrite an input")
-            if target.exists() and not overwrite:
-                summary.kept += 1
-                _note(f"kept {target}: exists (pass --overwrite to replace)", verbose)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if verbose:
-                print(f"\n{job.source} -> {target}", flush=True)
-            colorize_video(
-                job.source,
-                target,
-                predictor,
-                temporal_strength=temporal_strength,
-                cut_threshold=cut_threshold,
-                max_pixels=max_pixels,
-                verbose=verbose,
-            )
-            summary.written += 1
-        except VideoError as e:
-            summary.failed.append((str(job.source), e.reason))
-            _note(f"skipped {job.source}: {e.reason}", verbose)
-    return summary

@@ -7,20 +7,32 @@
                            validation numbers
 
 The package ships one (``DEFAULT_PRESET``): the default model of ``colorize``, ``evaluate``,
-``export`` and ``load_colorizer``, so a fresh install colorizes with no download. Backend
-neutral: only Keras and h5py, no TensorFlow.
+``export`` and ``load_colorizer``, so a fresh install colorizes with no download. A training
+run becomes one with ``preset_from_run`` (``python -m colorize_tf.presets RUN_DIR OUT``).
+Backend neutral: only Keras and h5py, no TensorFlow.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import platform
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from colorize_tf.models.builders import float32_copy
+from colorize_tf.models.files import (
+    EVALUATION_FILE,
+    LEGACY_GENERATOR_FILE,
+    PRODUCT_DIR,
+    RUN_CONFIG_FILE,
+    SUMMARY_FILE,
+    load_keras_file,
+)
 
 PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
 DEFAULT_PRESET = "photos_unet_small"
@@ -120,8 +132,6 @@ def save_preset(
     """
     import keras
 
-    from colorize_tf.models import float32_copy
-
     folder = Path(folder)
     if folder.exists() and not overwrite:
         raise FileExistsError(f"{folder} exists (pass overwrite=True to replace it)")
@@ -143,3 +153,70 @@ def save_preset(
         shutil.rmtree(folder)
     os.replace(staging, folder)
     return folder
+
+
+def preset_from_run(
+    run_dir: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    evaluation: str | os.PathLike | None = None,
+    manifest: str | os.PathLike | None = None,
+    extra: dict[str, Any] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """A training run's folder -> a preset folder whose metadata records the run.
+
+    Reads the run's ``PRODUCT_DIR`` (or a ``LEGACY_GENERATOR_FILE`` of an older run),
+    ``RUN_CONFIG_FILE`` (the resolved config,
+    recorded as ``recipe``) and ``SUMMARY_FILE`` (steps, product, validation numbers).
+
+    Args:
+        evaluation: an ``evaluate --out`` folder; its ``EVALUATION_FILE`` numbers are
+            recorded too.
+        manifest: a CSV of the training photos and their licenses, copied in as
+            ``MANIFEST_FILE``.
+        extra: more metadata, recorded last (it wins over the keys above).
+        overwrite: replace an existing ``out``.
+
+    Raises:
+        FileNotFoundError: a file of the run (or ``evaluation``, ``manifest``) is missing.
+        FileExistsError: ``out`` exists and not ``overwrite``.
+    """
+    import keras
+    import yaml
+
+    run_dir, out = Path(run_dir), Path(out)
+    product = run_dir / PRODUCT_DIR
+    if is_preset(product) or not (run_dir / LEGACY_GENERATOR_FILE).is_file():
+        generator = load_preset(product)
+    else:
+        generator = load_keras_file(run_dir / LEGACY_GENERATOR_FILE)
+    summary = json.loads((run_dir / SUMMARY_FILE).read_text())
+    metadata: dict[str, Any] = {
+        "name": out.name,
+        "recipe": yaml.safe_load((run_dir / RUN_CONFIG_FILE).read_text()),
+        "training": {
+            "steps": summary.get("step"),
+            "product": summary.get("product"),
+            "validation_during_training": summary.get("val"),
+        },
+        "versions": {"keras": keras.__version__, "python": platform.python_version()},
+        "parameters": int(generator.count_params()),
+    }
+    try:
+        import tensorflow as tf
+
+        metadata["versions"]["tensorflow"] = tf.__version__
+    except ImportError:
+        pass
+    if evaluation:
+        metrics = json.loads((Path(evaluation) / EVALUATION_FILE).read_text())
+        metadata["evaluation"] = {
+            k: metrics[k] for k in ("count", "ours", "gray", "protocol") if k in metrics
+        }
+    metadata.update(extra or {})
+    texts = {}
+    if manifest:
+        metadata["training_photos"] = MANIFEST_FILE
+        texts[MANIFEST_FILE] = Path(manifest).read_text()
+    return save_preset(generator, out, metadata, overwrite=overwrite, files=texts)

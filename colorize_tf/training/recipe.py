@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import keras
 
-# --- what a run writes ---------------------------------------------------------------------------
-
-PRODUCT_DIR = "model"  # the trained generator, a preset folder (``colorize_tf.models.presets``)
-BEST_DIR = "best"  # the best epoch so far under ``train.select_best`` (a preset folder too)
-SUMMARY_FILE = "summary.json"  # validation numbers of the product, beside the gray baseline
+# What a run writes is named in ``models`` (whose ``presets.preset_from_run`` reads it, and which
+# may not import ``training``): ``PRODUCT_DIR`` (the preset folder), ``BEST_DIR``, ``SUMMARY_FILE``.
+from colorize_tf.models.files import BEST_DIR, PRODUCT_DIR, SUMMARY_FILE  # noqa: F401
 
 # --- precision ------------------------------------------------------------------------------------
 

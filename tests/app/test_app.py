@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
-from helpers import smooth_photo
+from helpers import count_model_reads, reads_of_one, smooth_photo
 from PIL import Image
 
 pytest.importorskip("starlette", reason="the app extra is not installed")
@@ -43,7 +43,7 @@ from colorize_tf.app import jobs, server  # noqa: E402
 from colorize_tf.inference.images import read_image  # noqa: E402
 from colorize_tf.inference.loader import load_colorizer  # noqa: E402
 
-# The load test's bounds; measured +35 MB over warm-up, +1 MB round to round (README).
+# The load test's bounds; measured +35 MB over warm-up, +1 MB round to round (docs/app.md).
 MAX_RSS_GROWTH_MB = 200
 MAX_RSS_GROWTH_PER_ROUND_MB = 32
 LOAD_ROUNDS = 2
@@ -68,6 +68,7 @@ def app(model_file, tmp_path_factory):
 # --- the API ---------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_info_names_the_model_its_input_size_and_the_limits(app, model_file):
     status, body, headers = get(f"{app.url}/api/info")
     info = json.loads(body)
@@ -81,6 +82,7 @@ def test_info_names_the_model_its_input_size_and_the_limits(app, model_file):
     assert "default-src 'self'" in headers["content-security-policy"]
 
 
+@pytest.mark.integration
 def test_a_photo_comes_back_full_size_in_color_as_the_cli_makes_it(app, model_file):
     path = photo_path("astronaut.png")
     job, result = colorize_upload(app.url, path.read_bytes(), path.name)
@@ -116,12 +118,14 @@ def _truncated_png() -> bytes:
     ],
     ids=["not-an-image", "broken", "too-many-pixels", "too-small"],
 )  # fmt: skip
+@pytest.mark.integration
 def test_bad_photos_fail_with_a_clear_message(app, data, name, message):
     job, result = colorize_upload(app.url, data, name)
     assert job["state"] == "failed" and result is None
     assert job["message"].startswith(message), job["message"]
 
 
+@pytest.mark.integration
 def test_uploads_over_the_byte_limit_are_refused_whatever_their_header_says(app):
     data = np.random.default_rng(1).bytes(1_500_000)
     status, body = post(app.url, data, "scan.tif")
@@ -149,6 +153,7 @@ def test_uploads_over_the_byte_limit_are_refused_whatever_their_header_says(app)
     assert not [p for p in app.files() if p.parent.name == "uploads"]
 
 
+@pytest.mark.integration
 def test_an_uploads_name_is_only_text_never_a_path(app):
     data = encode(smooth_photo(np.random.default_rng(2), 0, 60, 80))
     job, result = colorize_upload(app.url, data, "../..\\<img src=x onerror=alert(1)>évil.html")
@@ -170,6 +175,7 @@ def test_an_uploads_name_is_only_text_never_a_path(app):
         assert get(f"{app.url}{path}")[0] == 404, path
 
 
+@pytest.mark.integration
 def test_a_video_comes_back_as_an_mp4_with_every_frame_in_color(app, tmp_path):
     pytest.importorskip("av", reason="the video extra is not installed")
     pytest.importorskip("cv2", reason="the video extra is not installed")
@@ -204,6 +210,7 @@ def test_a_video_comes_back_as_an_mp4_with_every_frame_in_color(app, tmp_path):
     assert str(app.tmp) not in job["message"]  # never the upload's path on the server
 
 
+@pytest.mark.integration
 def test_the_help_warns_about_binding_beyond_localhost():
     assert server.is_loopback("127.0.0.1") and server.is_loopback("localhost")
     assert server.is_loopback("::1") and server.is_loopback("127.0.0.2")
@@ -220,6 +227,7 @@ def test_the_help_warns_about_binding_beyond_localhost():
     assert "WARNING: any other address, e.g. 0.0.0.0, lets every machine" in text
 
 
+@pytest.mark.integration
 def test_a_missing_model_is_an_error_before_serving(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "colorize_tf.app", "--model", str(tmp_path / "nope.keras"),
@@ -270,11 +278,53 @@ def test_the_queue_runs_one_job_at_a_time_refuses_overflow_and_forgets_old_resul
     work.close()
 
 
+@pytest.mark.parametrize("form", ["keras", "savedmodel"])
+def test_the_app_reads_its_model_once_for_photos_and_films(
+    form, generator, model_file, tmp_path, monkeypatch
+):
+    """What ``python -m colorize_tf.app`` does with its ``--model``: one ``load_colorizer``, and
+    the queue colorizes photos and films with that one loaded model (a SavedModel was read a
+    second time for the first video before)."""
+    pytest.importorskip("av", reason="the video extra is not installed")
+    pytest.importorskip("cv2", reason="the video extra is not installed")
+    from fractions import Fraction
+
+    from colorize_tf.export.savedmodel import export_savedmodel
+    from colorize_tf.inference import video
+
+    model = model_file
+    if form == "savedmodel":
+        model = tmp_path / "saved_model"
+        export_savedmodel(generator, model)
+    reads = count_model_reads(monkeypatch)
+    colorizer = load_colorizer(model)
+    work = jobs.JobQueue(colorizer, tmp_path / "work", videos=True)
+    photo = work.new_upload_path()
+    photo.write_bytes(encode(smooth_photo(np.random.default_rng(0), 0, 40, 60)))
+    film = work.new_upload_path()
+    frames = np.stack([smooth_photo(np.random.default_rng(t), t, 48, 64) for t in range(3)])
+    video.write_frames(film, frames, Fraction(25))
+    ids = [work.submit(photo, "photo.png").id, work.submit(film, "film.mp4").id]
+    deadline = time.monotonic() + 300
+    while work.counts()["done"] + work.counts()["failed"] < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    work.close()
+    assert [work.status(i)["state"] for i in ids] == ["done", "done"], [
+        work.status(i)["message"] for i in ids
+    ]
+    assert reads == reads_of_one(form), reads
+    assert np.stack(list(video.read_frames(work.result_file(ids[1], "result.mp4")))).shape == (
+        3, 48, 64, 3,
+    )  # fmt: skip
+
+
 # --- load ------------------------------------------------------------------------------------
 
 LOAD_SIZES = [(48, 64), (300, 200), (480, 640), (768, 1024), (457, 123)]  # (height, width)
 
 
+@pytest.mark.integration
 def test_twenty_concurrent_uploads_twice_all_come_back_right_and_it_stops_clean(
     model_file, tmp_path
 ):

@@ -26,6 +26,9 @@ from PIL import Image
 
 from colorize_tf.inference.images import read_image
 
+# The marked tier: a real browser against the app's command (see conftest.py).
+pytestmark = pytest.mark.integration
+
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 if not os.path.exists(CHROMIUM):

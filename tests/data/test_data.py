@@ -578,6 +578,7 @@ def tfds_dir(tmp_path_factory):
     return data_dir
 
 
+@pytest.mark.integration
 def test_tfds_source_reads_a_locally_built_dataset(tfds_dir):
     source = "tfds:colorize_tf_tiny_photos"
     counts = {}

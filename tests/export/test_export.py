@@ -80,6 +80,7 @@ def psnrs(outputs: list[np.ndarray], references: list[np.ndarray]) -> np.ndarray
 # --- SavedModel --------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_savedmodel_in_a_fresh_process_matches_keras(generator, exported, tmp_path):
     photos = sample_photos()[:3]  # full size: 512x512, 600x400, 451x300
     gray = photos[1][..., :1].copy()  # a 1-channel input through the same signature
@@ -106,6 +107,7 @@ def test_savedmodel_in_a_fresh_process_matches_keras(generator, exported, tmp_pa
         assert np.abs(actual.astype(int) - expected).max() <= 1, index
 
 
+@pytest.mark.integration
 def test_savedmodel_batch_and_network_signatures(generator, exported):
     model = tf.saved_model.load(str(exported / export.SAVEDMODEL_DIR))
     images = np.stack([p[:64, :96] for p in sample_photos()[:2]])  # (2, 64, 96, 3)
@@ -121,6 +123,7 @@ def test_savedmodel_batch_and_network_signatures(generator, exported):
 # --- TFLite ------------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_tflite_fp32_rgb_contract_matches_keras(exported, squares, keras_rgb):
     outputs = tflite_rgb(exported / "colorize_rgb_fp32.tflite", squares)
     values = psnrs(outputs, keras_rgb)
@@ -129,6 +132,7 @@ def test_tflite_fp32_rgb_contract_matches_keras(exported, squares, keras_rgb):
     assert values.min() >= 60.0 and worst <= 2
 
 
+@pytest.mark.integration
 def test_tflite_fp32_predict_ab_matches_keras(generator, exported, squares):
     runner = serving.TFLitePredictAB(str(exported / "predict_ab_fp32.tflite"))
     assert (runner.contract, runner.size) == ("predict_ab", SIZE)
@@ -140,6 +144,7 @@ def test_tflite_fp32_predict_ab_matches_keras(generator, exported, squares):
         np.testing.assert_allclose(actual, expected, atol=1e-4)
 
 
+@pytest.mark.integration
 def test_tflite_int8_psnr_against_fp32(exported, squares, keras_rgb):
     for contract in tflite.CONTRACTS:
         values = psnrs(tflite_rgb(exported / f"{contract}_int8.tflite", squares), keras_rgb)
@@ -147,6 +152,7 @@ def test_tflite_int8_psnr_against_fp32(exported, squares, keras_rgb):
         assert values.min() >= 27.0, (contract, values)
 
 
+@pytest.mark.integration
 def test_tflite_fp16_psnr_against_fp32(exported, squares, keras_rgb):
     for contract in tflite.CONTRACTS:
         values = psnrs(tflite_rgb(exported / f"{contract}_fp16.tflite", squares), keras_rgb)
@@ -154,6 +160,7 @@ def test_tflite_fp16_psnr_against_fp32(exported, squares, keras_rgb):
         assert values.min() >= 50.0, (contract, values)
 
 
+@pytest.mark.integration
 def test_int8_files_are_integer_inside_and_float_at_the_edges(exported):
     from ai_edge_litert.interpreter import Interpreter
 
@@ -175,6 +182,7 @@ def test_int8_files_are_integer_inside_and_float_at_the_edges(exported):
         assert bool(pows) == (contract == "colorize_rgb")
 
 
+@pytest.mark.integration
 def test_the_known_nan_trap_is_caught(generator, squares):
     """``tf.saved_model.save`` of a Keras 3 model converts to a file without weights (NaN)."""
     module = tf.Module()
@@ -195,6 +203,7 @@ def test_the_known_nan_trap_is_caught(generator, squares):
 # --- sidecar and command line ------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_sidecar_states_each_files_contract(exported):
     sidecar = json.loads((exported / export.SIDECAR_FILE).read_text())
     assert sidecar["size"] == SIZE
@@ -220,6 +229,7 @@ def test_sidecar_states_each_files_contract(exported):
             assert entry["sha256"] == export._sha256((exported / name).read_bytes())
 
 
+@pytest.mark.integration
 def test_existing_files_are_never_overwritten(generator, exported, capsys):
     before = {p: p.stat().st_mtime_ns for p in exported.iterdir()}
     with pytest.raises(export.ExportError, match="--overwrite.*export.json"):

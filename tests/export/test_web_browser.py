@@ -33,6 +33,8 @@ from colorize_tf.core import color
 from colorize_tf.inference import serving
 from colorize_tf.inference.images import read_image
 
+pytestmark = pytest.mark.integration  # a real browser: the marked tier
+
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 if not os.path.exists(CHROMIUM):

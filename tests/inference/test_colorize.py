@@ -145,6 +145,7 @@ def test_same_names_from_two_inputs_do_not_collide(tmp_path):
         ("predict_ab_int8.tflite", 27.0),  # see test_export.py on the tiny model's int8
     ],
 )
+@pytest.mark.integration
 def test_every_model_format_colorizes_at_full_size(
     name, min_psnr, generator, model_path, photos_dir, tmp_path_factory
 ):

@@ -16,7 +16,14 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import TINY_GENERATOR, sample_photos, trained_tiny_generator
+from helpers import (
+    TINY_GENERATOR,
+    count_model_reads,
+    reads_of_one,
+    run_colorize,
+    sample_photos,
+    trained_tiny_generator,
+)
 from PIL import Image
 
 import colorize_tf
@@ -84,8 +91,8 @@ def test_serving_feeds_the_recorded_size_by_default(generator, photo):
     spy.input_size = TRAINED_AT
     out = serving.colorize_image(spy, photo)
     assert out.shape == photo.shape and fed == [(1, TRAINED_AT, TRAINED_AT, 1)]
-    assert serving.Colorizer(generator).size == TRAINED_AT
-    assert serving.Colorizer(generator, size=128).size == 128
+    assert serving.ServingModule(generator).size == TRAINED_AT
+    assert serving.ServingModule(generator, size=128).size == 128
     # The cached graph at 64 gives what the eager path at 64 gives, and not what 256 gives.
     at_own = serving.colorize_image(generator, photo)
     eager = serving.colorize_image(spy, photo)
@@ -115,6 +122,51 @@ def test_every_form_loads_and_gives_the_same_colors(generator, forms, photo):
         psnr = float(metrics.psnr(out[None] / 255.0, reference[None] / 255.0)[0])
         assert psnr > (40.0 if form in ("preset", "tflite") else 60.0), (form, psnr)
     assert colorize_tf.load_colorizer(forms["keras"], size=128).size == 128
+
+
+@pytest.mark.parametrize("form", ["keras", "preset", "jax", "savedmodel", "tflite"])
+def test_colorizing_a_photo_and_a_film_reads_the_model_file_once(
+    form, forms, tmp_path, monkeypatch, capsys
+):
+    """``colorize --model`` on a folder with a photo and a film: the model's file is read
+    once, and the film's frames go through the same loaded model as the photo."""
+    pytest.importorskip("av", reason="the video extra is not installed")
+    pytest.importorskip("cv2", reason="the video extra is not installed")
+    from fractions import Fraction
+
+    from colorize_tf.inference import video
+
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    Image.fromarray(sample_photos()[0]).save(inputs / "photo.png")
+    video.write_frames(inputs / "film.mp4", np.stack(sample_photos(64)[:4]), Fraction(25))
+    reads = count_model_reads(monkeypatch)
+    code, _, err = run_colorize(
+        [str(inputs), "--out", str(out), "--model", str(forms[form])], capsys
+    )
+    assert code == 0, err
+    assert reads == reads_of_one(form), reads
+    assert np.asarray(Image.open(out / "photo.png")).shape == sample_photos()[0].shape
+    assert np.stack(list(video.read_frames(out / "film.mp4"))).shape == (4, 64, 64, 3)
+
+
+def test_a_colorizer_of_every_form_predicts_ab_at_its_size(generator, forms):
+    """``predict_ab``, what films and the app's videos use: the network alone at ``size``."""
+    l_norm = np.asarray(serving.luminance(sample_photos(TRAINED_AT)[:2]))  # (2, 64, 64, 1)
+    expected = generator(l_norm, training=False).numpy()  # (2, 64, 64, 2)
+    for form, path in forms.items():
+        colorizer = inference.load_colorizer(path)
+        assert colorizer.size == TRAINED_AT, form
+        ab = np.asarray(colorizer.predict_ab(tf.constant(l_norm)), np.float32)
+        assert ab.shape == expected.shape, form
+        error = np.abs(ab - expected)
+        print(f"{form}: predict_ab error mean {error.mean():.5f} max {error.max():.5f}")
+        # float16 preset weights differ in the last digits; the colorize_rgb TFLite contract
+        # reads ab back from 8-bit RGB (measured: mean 0.0019, max 0.10, on a [-1, 1] scale).
+        mean_bound, max_bound = {"preset": (1e-3, 0.01), "tflite": (0.005, 0.2)}.get(
+            form, (1e-5, 1e-4)
+        )
+        assert error.mean() < mean_bound and error.max() < max_bound, form
 
 
 def test_loader_errors_name_the_path(tmp_path):
@@ -163,6 +215,7 @@ def test_colorize_and_evaluate_use_the_recorded_size(generator, forms, tmp_path,
     assert f"input {TRAINED_AT}x{TRAINED_AT}" in summary["protocol"]["model"]
 
 
+@pytest.mark.integration
 def test_colorize_evaluate_and_export_take_a_jax_weights_folder(generator, forms, tmp_path):
     """A weights folder (what the project's former JAX-only loop wrote; made here with
     ``save_weights_folder``) still loads: the three commands take it as ``--model``, through

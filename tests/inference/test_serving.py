@@ -66,9 +66,9 @@ def test_bad_images_are_refused_clearly(generator, image, message):
 
 def test_too_small_is_refused_inside_the_graph_too(generator):
     # SavedModel callers bypass the Python check: the graph asserts the same rule.
-    colorizer = serving.colorizer_for(generator)
+    module = serving.serving_module_for(generator)
     with pytest.raises(tf.errors.InvalidArgumentError, match="too small to colorize"):
-        colorizer.colorize(tf.zeros([1, 1, 3], tf.uint8))
+        module.colorize(tf.zeros([1, 1, 3], tf.uint8))
 
 
 def test_gray_photo_keeps_its_lightness(generator):
@@ -141,9 +141,9 @@ def test_xla_chunks_equal_plain_ops(generator):
 
 def test_batch_single_graph_and_eager_agree(generator):
     images = np.random.default_rng(3).integers(0, 256, (2, 40, 70, 3), dtype=np.uint8)
-    colorizer = serving.colorizer_for(generator)
-    batch = colorizer.colorize_batch(tf.constant(images)).numpy()
-    single = np.stack([colorizer.colorize(tf.constant(x)).numpy() for x in images])
+    module = serving.serving_module_for(generator)
+    batch = module.colorize_batch(tf.constant(images)).numpy()
+    single = np.stack([module.colorize(tf.constant(x)).numpy() for x in images])
     eager = np.stack(
         [serving.colorize_image(serving.keras_predict_ab(generator), x) for x in images]
     )
@@ -166,6 +166,6 @@ def test_model_input_is_the_squeezed_image():
     assert serving.model_input(square, 256) is square  # no resize op: TFLite has no kernel for it
 
 
-def test_colorizer_rejects_sizes_the_unet_cannot_take(generator):
+def test_serving_module_rejects_sizes_the_unet_cannot_take(generator):
     with pytest.raises(ValueError, match="multiple of 32.*250"):
-        serving.Colorizer(generator, size=250)
+        serving.ServingModule(generator, size=250)

@@ -15,22 +15,17 @@ pytest.importorskip("cv2")
 skimage_data = pytest.importorskip("skimage.data")
 
 from colorize_tf.core import color, metrics  # noqa: E402
-from colorize_tf.inference import serving, temporal, video  # noqa: E402
+from colorize_tf.inference import loader, serving, temporal, video  # noqa: E402
+from colorize_tf.inference.loader import Colorizer  # noqa: E402
 
 FPS = Fraction(30000, 1001)  # NTSC: a rate that is not a whole number
 AUDIO_RATE = 16000
 
 
 @pytest.fixture(scope="module")
-def predictor(generator) -> video.Predictor:
-    return video.load_predictor(colorizer=_Loaded(generator))
-
-
-class _Loaded:
-    """What ``load_predictor`` reads from an ``inference.Colorizer``: its generator and size."""
-
-    def __init__(self, generator):
-        self.generator, self.size, self.description = generator, serving.model_size(generator), ""
+def colorizer(generator) -> Colorizer:
+    """The session's tiny generator as ``load_colorizer`` returns a Keras form."""
+    return Colorizer.from_generator(generator)
 
 
 def photos() -> list[np.ndarray]:
@@ -115,13 +110,13 @@ def test_size_fps_frame_count_and_audio_are_kept(clip, model_path, tmp_path, cap
     assert len(facts["audio_packets"]) > 10
 
 
-def test_color_input_is_reduced_to_its_l_and_gray_input_works(clip, predictor, generator):
+def test_color_input_is_reduced_to_its_l_and_gray_input_works(clip, colorizer, generator):
     frames = clip.frames[:8]
-    out = np.stack(list(video.colorize_frames(frames, predictor, batch=3)))
+    out = np.stack(list(video.colorize_frames(frames, colorizer, batch=3)))
     expected = np.stack([serving.colorize_image(generator, f) for f in frames])
     np.testing.assert_allclose(out, expected, atol=1)  # batches and the photo path agree
     gray = np.round(np.asarray(metrics.gray_baseline_rgb(frames)) * 255).astype(np.uint8)
-    from_gray = np.stack(list(video.colorize_frames(gray[..., :1], predictor)))
+    from_gray = np.stack(list(video.colorize_frames(gray[..., :1], colorizer)))
     assert from_gray.shape == frames.shape
     lightness = np.asarray(color.rgb_to_lab(from_gray / 255.0))[..., 0]
     true_lightness = np.asarray(color.rgb_to_lab(gray / 255.0))[..., 0]
@@ -157,13 +152,13 @@ def test_a_cut_resets_the_history(clip):
     assert np.abs(bled[10] - predicted[10]).max() > 0.05
 
 
-def test_temporal_pass_lowers_the_warping_error(clip, predictor):
+def test_temporal_pass_lowers_the_warping_error(clip, colorizer):
     def ab(frames):  # CIE units, from the 8-bit output as a viewer gets it
         return np.asarray(color.rgb_to_l_ab(np.asarray(frames) / 255.0)[1]) * color.AB_SCALE
 
-    per_frame = np.stack(list(video.colorize_frames(clip.frames, predictor)))
+    per_frame = np.stack(list(video.colorize_frames(clip.frames, colorizer)))
     smoother = temporal.TemporalSmoother()
-    smoothed = np.stack(list(video.colorize_frames(clip.frames, predictor, smoother)))
+    smoothed = np.stack(list(video.colorize_frames(clip.frames, colorizer, smoother)))
     error_per_frame = temporal.clip_warping_error(ab(per_frame), clip)
     error_smoothed = temporal.clip_warping_error(ab(smoothed), clip)
     psnr_per_frame = float(np.mean(metrics.psnr(per_frame, clip.frames)))
@@ -277,8 +272,9 @@ def test_bad_strength_is_refused(clip, model_path, tmp_path, capsys):
         ("colorize_rgb_fp32.tflite", 30.0),
     ],
 )
+@pytest.mark.integration
 def test_every_model_form_colorizes_frames(
-    name, min_psnr, generator, predictor, clip, tmp_path_factory
+    name, min_psnr, generator, colorizer, clip, tmp_path_factory
 ):
     from helpers import exported_once
 
@@ -286,10 +282,10 @@ def test_every_model_form_colorizes_frames(
 
     folder = exported_once(tmp_path_factory.getbasetemp(), generator)
     path = folder / (export.SAVEDMODEL_DIR if name == "saved_model" else name)
-    loaded = video.load_predictor(str(path), threads=2)
-    assert loaded.size == predictor.size
+    loaded = loader.load_colorizer(str(path), threads=2)
+    assert loaded.size == colorizer.size
     frames = clip.frames[8:12]  # across the first cut
-    expected = np.stack(list(video.colorize_frames(frames, predictor, temporal.TemporalSmoother())))
+    expected = np.stack(list(video.colorize_frames(frames, colorizer, temporal.TemporalSmoother())))
     out = np.stack(list(video.colorize_frames(frames, loaded, temporal.TemporalSmoother())))
     psnr = float(np.mean(metrics.psnr(out, expected)))
     print(f"{name} vs .keras on frames: {psnr:.1f} dB")

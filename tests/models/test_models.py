@@ -385,6 +385,7 @@ _JAX_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.integration
 def test_models_run_under_the_jax_backend(tmp_path):
     pytest.importorskip("jax")
     generator = build_generator(**TINY_GENERATOR)
@@ -413,8 +414,8 @@ def test_models_run_under_the_jax_backend(tmp_path):
 def test_float32_copy_of_a_mixed_precision_generator_keeps_the_weights(tmp_path):
     """A generator trained under mixed_bfloat16 keeps that policy in its .keras file;
     inference and TFLite export get a float32 copy with the same weights."""
-    from colorize_tf.inference.loader import load_keras_file as load_generator
     from colorize_tf.models import float32_copy
+    from colorize_tf.models.files import load_keras_file
 
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_bfloat16")
@@ -429,7 +430,7 @@ def test_float32_copy_of_a_mixed_precision_generator_keeps_the_weights(tmp_path)
     reference = build_generator(image_size=64, encoder_filters=4, decoder_filters=(8, 8, 8, 8, 8))
     reference.set_weights(mixed.get_weights())  # built under float32: what the copy must equal
     x = np.random.default_rng(0).uniform(-1, 1, (2, 64, 64, 1)).astype("float32")
-    for copy in (float32_copy(mixed), load_generator(tmp_path / "g.keras")):
+    for copy in (float32_copy(mixed), load_keras_file(tmp_path / "g.keras")):
         assert all(layer.compute_dtype == "float32" for layer in copy._flatten_layers())
         assert len(copy.weights) == len(mixed.weights)
         for a, b in zip(copy.get_weights(), mixed.get_weights(), strict=True):
@@ -439,3 +440,46 @@ def test_float32_copy_of_a_mixed_precision_generator_keeps_the_weights(tmp_path)
         assert np.abs(copy(x).numpy() - mixed(x).numpy()).mean() < 0.02
     plain = build_generator(image_size=64, encoder_filters=4, decoder_filters=(8, 8, 8, 8, 8))
     assert float32_copy(plain) is plain
+
+
+def test_a_training_runs_folder_becomes_a_preset(tmp_path, capsys):
+    """``python -m colorize_tf.presets RUN_DIR OUT``: the run's generator, its config, summary
+    and evaluation numbers and the photos' manifest land in one preset folder, which loads
+    back to the same network (float16 weights)."""
+    from colorize_tf.cli import presets as presets_cli
+    from colorize_tf.config import load_config
+    from colorize_tf.models import files, presets
+
+    keras.utils.set_random_seed(5)
+    generator = build_generator(**TINY_GENERATOR, input_size=64)
+    run = tmp_path / "run"
+    run.mkdir()
+    generator.save(run / files.LEGACY_GENERATOR_FILE)
+    (run / files.RUN_CONFIG_FILE).write_text(load_config(None, ["train.gan.epochs=3"]).to_yaml())
+    summary = {"step": 12, "product": "gan", "val": {"l1": 0.25}}
+    (run / files.SUMMARY_FILE).write_text(json.dumps(summary))
+    report = tmp_path / "eval"
+    report.mkdir()
+    numbers = {"count": 2, "ours": {"psnr": 23.5}, "gray": {"psnr": 22.0}, "other": 1}
+    (report / files.EVALUATION_FILE).write_text(json.dumps(numbers))
+    (tmp_path / "photos.csv").write_text("file,license\na.jpg,CC0\n")
+    out = tmp_path / "my_preset"
+    argv = [str(run), str(out), "--eval", str(report), "--manifest", str(tmp_path / "photos.csv")]
+    assert presets_cli.main([*argv, "--set", "note=tiny"]) == 0
+    assert f"preset written to {out}" in capsys.readouterr().out
+
+    metadata = presets.load_metadata(out)
+    assert metadata["name"] == "my_preset" and metadata["note"] == "tiny"
+    assert metadata["input_size"] == 64 and metadata["parameters"] == generator.count_params()
+    assert metadata["recipe"]["train"]["gan"]["epochs"] == 3
+    assert metadata["training"] == {
+        "steps": 12, "product": "gan", "validation_during_training": {"l1": 0.25}
+    }  # fmt: skip
+    assert metadata["evaluation"] == {"count": 2, "ours": {"psnr": 23.5}, "gray": {"psnr": 22.0}}
+    assert (out / presets.MANIFEST_FILE).read_text() == "file,license\na.jpg,CC0\n"
+    x = np.random.default_rng(1).uniform(-1, 1, (1, 64, 64, 1)).astype("float32")
+    loaded = presets.load_preset(out)
+    error = np.abs(loaded(x).numpy() - generator(x).numpy())  # float16 weights: measured 0.0021
+    assert error.max() < 5e-3 and error.mean() < 5e-4
+    assert presets_cli.main(argv) == 2  # exists: kept unless --overwrite
+    assert "exists" in capsys.readouterr().err

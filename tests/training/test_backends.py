@@ -59,6 +59,7 @@ def probes(tmp_path_factory) -> dict:
     return found
 
 
+@pytest.mark.integration
 def test_one_pretrain_and_one_gan_step_give_the_same_losses_under_both_backends(probes):
     tf_logs, jax_logs = probes["tensorflow"]["logs"], probes["jax"]["logs"]
     for phase in ("pretrain", "gan"):
@@ -75,6 +76,7 @@ def test_one_pretrain_and_one_gan_step_give_the_same_losses_under_both_backends(
         )
 
 
+@pytest.mark.integration
 def test_the_updated_weights_agree_under_both_backends(probes):
     """Both networks move the same way under both backends: over all their variables the
     difference of the two updates is under 2 % of the update's norm, and under 1 % of the
@@ -91,6 +93,7 @@ def test_the_updated_weights_agree_under_both_backends(probes):
     assert moved > count // 2  # both networks trained
 
 
+@pytest.mark.integration
 def test_the_moving_average_is_updated_inside_the_step_under_both_backends(probes):
     """After a pretrain step and a GAN step with decay d from weights w0 (w1, w2 after each):
     average = d^2 w0 + d (1 - d) w1 + (1 - d) w2, for every generator variable (BatchNorm
@@ -108,6 +111,7 @@ def test_the_moving_average_is_updated_inside_the_step_under_both_backends(probe
         assert sum(not np.allclose(a, b) for a, b in zip(average, w2, strict=True)) > n // 2
 
 
+@pytest.mark.integration
 def test_label_smoothing_reaches_the_discriminator_loss_under_both_backends(probes):
     """d_real of the first GAN step is BCE(D(real), 1 - s) with the initial discriminator."""
     from backend_probe import LABEL_SMOOTHING
@@ -156,6 +160,7 @@ def _last_step(workdir: Path) -> int:
     return json.loads(records[-1].read_text())["step"] if records else 0
 
 
+@pytest.mark.integration
 def test_jax_run_resumes_after_sigkill_selects_by_its_criterion_and_colorize_uses_it(
     tmp_path, photos
 ):
@@ -227,7 +232,8 @@ HONOURED_BY_BOTH = {
     "name", "data.source", "data.val_source", "data.val_fraction", "data.crop_size",
     "data.batch_size", "data.batch_per_replica", "data.val_batch_size", "data.max_images",
     "data.max_pixels", "data.shuffle_buffer", "data.cache", "data.max_zoom",
-    "model.encoder_weights", "model.width", "model.upsample", "model.disc_filters", "model.disc_downsamples",
+    "model.encoder_weights", "model.width", "model.upsample", "model.disc_filters",
+    "model.disc_downsamples",
     "train.l1_weight", "train.d_learning_rate", "train.label_smoothing", "train.ema_decay",
     "train.select_best", "train.select_metric", "train.checkpoint_every", "train.sample_images",
     "train.seed", "runtime.strategy", "runtime.mixed_precision", "runtime.steps_per_execution",

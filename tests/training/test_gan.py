@@ -238,6 +238,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.integration
 def test_mirrored_two_replicas_match_one_replica_on_the_same_global_batch():
     """Two logical CPUs under MirroredStrategy vs the default strategy, one GAN step, batch 4.
 
@@ -265,6 +266,7 @@ def test_mirrored_two_replicas_match_one_replica_on_the_same_global_batch():
     assert result["relative"] < 1e-2, result
 
 
+@pytest.mark.integration
 def test_tpu_shaped_step_compiles_with_xla_bf16_and_steps_per_execution():
     """What a TPU run needs, exercised on the CPU: static shapes (drop_remainder), the whole
     train step under XLA, mixed_bfloat16, several steps per execution."""
@@ -318,6 +320,7 @@ def test_fp16_step_with_loss_scaling_trains(phase):
         keras.mixed_precision.set_global_policy(policy)
 
 
+@pytest.mark.integration
 def test_keras_runs_whole_executions_so_steps_per_execution_must_divide_the_epoch():
     """Why ``distribute.epoch_plan`` picks a divisor: Keras steps through an epoch in whole
     executions, so 3 steps at 2 per execution train 4 (62 at 50 would train 100)."""

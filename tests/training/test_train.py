@@ -17,6 +17,9 @@ import pytest
 from helpers import smooth_photo
 from PIL import Image
 
+# The marked tier: every test here runs a training (see conftest.py).
+pytestmark = pytest.mark.integration
+
 TINY = [
     "data.crop_size=64",
     "data.batch_size=2",
