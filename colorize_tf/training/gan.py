@@ -118,6 +118,7 @@ class ColorizationGAN(keras.Model):
         self.l1_weight = 100.0
         self.label_smoothing = 0.0
         self._layouts: dict = {}
+        self.built = True  # both networks are built: fit must not build this on an RGB batch
 
     def _generator_variables(self) -> list:
         """The variables the average follows, in one fixed order."""

@@ -151,7 +151,7 @@ def _numpy_datasets(config: Config, global_batch: int):
     val = (keras.ops.convert_to_numpy(l_norm), keras.ops.convert_to_numpy(ab))
 
     def stream():
-        yield from batches
+        yield from ((batch,) for batch in batches)  # Keras wants (inputs,)
 
     return stream(), val, len(images), "counted"
 
