@@ -21,9 +21,10 @@ random normalized L (batch, S, S, 1) and ab (batch, S, S, 2) in [-1, 1].
   ``fp32-fbn``, ``bf16-fbn``: the same with ``compile(fused_batch_norm=True)`` (config
   ``runtime.fused_batch_norm``: one fused BatchNormalization kernel per layer, same maths);
   ``*-inter1``: one inter-op thread (ops one at a time, each on all cores).
-* ``jax-fp32``, ``jax-bf16`` (not run by default): the same networks under Keras' JAX backend,
-  stepped by the project's jitted JAX GAN step (``colorize_tf.training.jax_loop``, XLA on
-  the CPU); it takes uint8 RGB and converts to Lab inside the step (a little more work).
+* ``jax-fp32``, ``jax-bf16`` (not run by default): the same ``ColorizationGAN`` under Keras'
+  JAX backend, run by ``fit`` through its stateless JAX ``train_step`` (jitted by Keras: XLA on
+  the CPU), timed by the same kind of callback; it is fed uint8 RGB, as the training loop's
+  numpy pipeline feeds it, and converts to Lab inside the step (a little more work).
 * ``torch``, ``torch-bf16``, ``torch-cl-bf16``: ``bench/torch_reference.py``, a layer-for-layer
   PyTorch twin of the two networks trained as the reference tutorial's ``MainModel.optimize``
   does, in fp32 (NCHW), under ``torch.autocast("cpu", dtype=torch.bfloat16)`` (NCHW), and
@@ -73,7 +74,7 @@ VARIANTS = {
     "bf16-xla": ("bf16", True),
     "torch-cl": ("torch", None, None, True),
     "torch-cl-bf16-1t": ("torch", 1, "bfloat16", True),
-    # Keras under its JAX backend: colorize_tf's jitted JAX GAN step (XLA on the CPU).
+    # Keras under its JAX backend: ColorizationGAN's stateless JAX train_step (XLA on the CPU).
     "jax-fp32": ("jax", "float32"),
     "jax-bf16": ("jax", "mixed_bfloat16"),
     # Keras options: (precision, jit_compile, inter-op threads, intra-op threads, fused BN);
@@ -243,34 +244,31 @@ def run_keras(variant: str, args: argparse.Namespace) -> None:
 
 
 def run_jax(variant: str, args: argparse.Namespace) -> None:
-    """Keras under JAX: the project's jitted GAN step (``make_gan_step``), warmup + steps."""
+    """Keras under JAX: ``ColorizationGAN.fit`` (its stateless JAX ``train_step``, jitted by
+    Keras) for warmup + steps steps, one step per turn."""
     os.environ["KERAS_BACKEND"] = "jax"
     import jax
     import keras
     import numpy as np
 
     from colorize_tf.models import build_discriminator, build_generator, count_params
-    from colorize_tf.training import jax_loop as jax_train
+    from colorize_tf.training.gan import ColorizationGAN
 
     policy = VARIANTS[variant][1]
     keras.utils.set_random_seed(0)
     keras.mixed_precision.set_global_policy(policy)
     generator = build_generator(args.size)
     discriminator = build_discriminator(args.size)
-    optimizers = [keras.optimizers.Adam(LEARNING_RATE, beta_1=BETA_1, beta_2=BETA_2) for _ in "gd"]
-    optimizers[0].build(generator.trainable_variables)
-    optimizers[1].build(discriminator.trainable_variables)
-    step = jax_train.make_gan_step(generator, discriminator, *optimizers, L1_WEIGHT)
-    values = jax_train._values
-    state = {
-        "g": values(generator.trainable_variables),
-        "g_nt": values(generator.non_trainable_variables),
-        "g_opt": values(optimizers[0].variables),
-        "d": values(discriminator.trainable_variables),
-        "d_nt": values(discriminator.non_trainable_variables),
-        "d_opt": values(optimizers[1].variables),
-    }
-    # The JAX step takes uint8 RGB crops and makes (L, ab) itself: a little more work than ours.
+    gan = ColorizationGAN(generator, discriminator)
+    gan.compile(
+        keras.optimizers.Adam(LEARNING_RATE, beta_1=BETA_1, beta_2=BETA_2),
+        keras.optimizers.Adam(LEARNING_RATE, beta_1=BETA_1, beta_2=BETA_2),
+        l1_weight=L1_WEIGHT,
+        phase="gan",
+        steps_per_execution=1,
+    )
+    # uint8 RGB crops, as the numpy pipeline gives them: the step makes (L, ab) itself, a
+    # little more work than the TensorFlow variants' ready (L, ab) batch.
     rgb = np.random.default_rng(0).integers(0, 256, (args.batch, args.size, args.size, 3))
     rgb = jax.device_put(rgb.astype("uint8"))
     ready = {
@@ -279,17 +277,43 @@ def run_jax(variant: str, args: argparse.Namespace) -> None:
             "discriminator": list(count_params(discriminator)),
         },
         "detail": f"Keras JAX backend, jax {jax.__version__} on {jax.devices()[0].platform}, "
-        f"policy {policy}, jax.jit (XLA), uint8 RGB in (Lab inside the step)",
+        f"policy {policy}, ColorizationGAN.fit (XLA), uint8 RGB in (Lab inside the step)",
     }
-    _send(_READY, ready)
-    logs = {}
-    for _ in range(args.warmup + args.steps):
-        _wait_for_turn()
-        start = time.perf_counter()
-        state, logs = step(state, rgb)
-        logs = {k: float(v) for k, v in logs.items() if k in ("d_loss", "g_loss")}  # waits
-        _step_done(start)
-    _finish(logs)
+
+    class TurnTimer(keras.callbacks.Callback):
+        """Waits for its turn before each batch, then reports the batch's wall time."""
+
+        def __init__(self):
+            super().__init__()
+            self.losses: dict = {}
+            self._start = 0.0
+
+        def on_train_begin(self, logs=None):
+            _send(_READY, ready)
+
+        def on_train_batch_begin(self, batch, logs=None):
+            _wait_for_turn()
+            self._start = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            # float() waits for the values: the step has finished when the clock stops.
+            self.losses = {k: float(v) for k, v in logs.items() if k in ("d_loss", "g_loss")}
+            _step_done(self._start)
+
+    def batches():
+        while True:
+            yield (rgb,)  # a one-element tuple: Keras' generator adapter wants (inputs,)
+
+    timer = TurnTimer()
+    gan.fit(
+        batches(),
+        epochs=1,
+        steps_per_epoch=args.warmup + args.steps,
+        callbacks=[timer],
+        shuffle=False,
+        verbose=0,
+    )
+    _finish(timer.losses)
 
 
 def run_torch(variant: str, args: argparse.Namespace) -> None:
