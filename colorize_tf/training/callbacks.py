@@ -234,14 +234,18 @@ class EpochSelection(keras.callbacks.Callback):
         enabled: this process writes files (the chief).
         batch_size: the validation batch for arrays.
         metadata: written into the best preset's metadata beside the selection record.
+        evaluate: ``() -> results`` of the generator as it is (default ``gan.validate``); the
+            TensorFlow multi-worker loop passes its own, as Keras' ``evaluate()`` fails there.
     """
 
     def __init__(self, gan, val_data, criterion: str, best_dir: str = "", enabled: bool = True,
-                 batch_size: int = 8, metadata: dict | None = None):  # fmt: skip
+                 batch_size: int = 8, metadata: dict | None = None,
+                 evaluate=None):  # fmt: skip
         super().__init__()
         self.gan, self.val_data, self.criterion = gan, val_data, criterion
         self.best_dir, self.enabled, self.batch_size = best_dir, enabled, batch_size
         self.metadata = metadata or {}
+        self.evaluate = evaluate or (lambda: gan.validate(val_data, batch_size))
         self.phase = ""
         self._best_score = self._stored_score()
 
@@ -259,7 +263,7 @@ class EpochSelection(keras.callbacks.Callback):
 
     def _evaluate(self) -> dict:
         with self.gan.averaged_generator():
-            return self.gan.validate(self.val_data, self.batch_size)
+            return {k: float(v) for k, v in self.evaluate().items()}
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}

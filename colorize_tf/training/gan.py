@@ -237,13 +237,13 @@ class ColorizationGAN(keras.Model):
         """A batch -> (L_norm (B, H, W, 1), ab_norm (B, H, W, 2)).
 
         The tf.data pipeline gives (L, ab); the numpy pipeline (JAX without TensorFlow) gives
-        uint8 RGB crops (B, H, W, 3), turned into L and ab here, on the device.
+        uint8 RGB crops (B, H, W, 3), turned into L and ab here, on the device. Keras'
+        ``train_on_batch`` passes ``(x, y, sample_weight)``.
         """
-        if isinstance(data, (tuple, list)):
-            if len(data) == 2:
-                return data
-            (data,) = data
-        return color.rgb_to_l_ab(ops.cast(data, "float32") / 255.0)
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        if y is not None:
+            return x, y
+        return color.rgb_to_l_ab(ops.cast(x, "float32") / 255.0)
 
     def _train_logs(self, g_parts, d_parts) -> dict:
         """Per-example losses -> ``{log name: (batch,) values}`` for the phase's trackers."""

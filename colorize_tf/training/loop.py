@@ -389,6 +389,7 @@ def run(config: Config, workdir: str | os.PathLike) -> dict:
     selection = cb.EpochSelection(
         gan, val_ds, config.train.select_metric, best_dir if config.train.select_best else "",
         rt.is_chief, batch_size=config.data.val_batch_size, metadata=_metadata(config, rt),
+        evaluate=lambda: evaluate(gan, val_ds, config.data.val_batch_size, rt.multi_worker),
     )  # fmt: skip
     for phase in PHASES:
         phase_cfg = getattr(config.train, phase)

@@ -281,3 +281,35 @@ def test_the_selection_criteria():
     assert recipe.selection_score("psnr_dcf", gray) < recipe.selection_score("psnr_dcf", colorful)
     with pytest.raises(ValueError, match="unknown selection criterion 'ssim'"):
         recipe.selection_score("ssim", results)
+
+
+NO_TENSORFLOW = """
+import runpy, sys
+class NoTensorFlow:  # a JAX machine without TensorFlow: importing it fails
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "tensorflow":
+            raise ImportError("No module named 'tensorflow'")
+sys.meta_path.insert(0, NoTensorFlow())
+sys.argv = ["train"] + sys.argv[1:]
+runpy.run_module("colorize_tf.train", run_name="__main__")
+"""
+
+
+@pytest.mark.integration
+def test_jax_trains_where_tensorflow_is_absent_through_the_numpy_pipeline(tmp_path, photos):
+    workdir = tmp_path / "run"
+    sets = [f"data.source={photos}", *RECIPE[:6], "train.pretrain.epochs=1",
+            "train.pretrain.steps_per_epoch=2", "train.gan.epochs=1", "train.gan.steps_per_epoch=2",
+            "train.ema_decay=0.9"]  # fmt: skip
+    cmd = [sys.executable, "-c", NO_TENSORFLOW, "--backend", "jax", "--workdir", str(workdir)]
+    done = subprocess.run(
+        cmd + [a for s in sets for a in ("--set", s)],
+        capture_output=True, text=True, timeout=900, env=_env("jax"),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert "TensorFlow is not installed: the numpy input pipeline" in done.stdout
+    assert _last_step(workdir) == 4
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert np.isfinite(summary["val"]["psnr"]) and summary["val"]["gray_psnr"] > 0
+    assert (workdir / "model" / "model.weights.h5").is_file()
+    assert not (workdir / "logs").exists()  # TensorBoard needs TensorFlow: not written
