@@ -2,7 +2,7 @@
 int8, and end-to-end ``colorize`` of one 12-megapixel photo.
 
     python bench/inference.py --photos PHOTOS            # random-weight generator
-    python bench/inference.py --photos DIR --model runs/x/generator.keras
+    python bench/inference.py --photos DIR --model runs/x/model
 
 Latency rows time the network on one 256 x 256 image (batch 1): the median of ``--rounds``
 blocks of ``--runs`` calls (each block after one warm-up call), on ``--threads`` CPU threads

@@ -1,7 +1,7 @@
 """Flicker and accuracy of video colorization, per-frame vs temporal, on a film with ground truth.
 
     python bench/video.py --photos PHOTOS                      # the shipped preset
-    python bench/video.py --photos PHOTOS --model runs/x/generator.keras --strip docs/x.png
+    python bench/video.py --photos PHOTOS --model runs/x/model --strip docs/x.png
 
 The film (``temporal.synthetic_clip``) is made from four color photos of ``--photos`` (the
 largest, in name order among those at least twice the frame size): a slow pan, a slow zoom, a

@@ -1,7 +1,7 @@
 """``python -m colorize_tf.app``: a local web page to drop photos on and compare before/after.
 
     python -m colorize_tf.app                          # the shipped model, http://127.0.0.1:8000/
-    python -m colorize_tf.app --model runs/quickstart/generator.keras --port 8080
+    python -m colorize_tf.app --model runs/quickstart/model --port 8080
 
 The process around the web app (``colorize_tf.app.server``, ``colorize_tf.app.jobs``): flags, the
 listening socket (bound before the URL is printed, so ``--port 0`` shows the port it got), the

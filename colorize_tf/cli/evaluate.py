@@ -1,6 +1,6 @@
 """``python -m colorize_tf.evaluate``: ours vs the gray baseline on the same crops, with a report.
 
-    python -m colorize_tf.evaluate --model runs/quickstart/generator.keras --data samples \\
+    python -m colorize_tf.evaluate --model runs/quickstart/model --data samples \\
         --out runs/eval
     python -m colorize_tf.evaluate --model exported/colorizer_fp32_rgb.tflite --data /photos \\
         --split all --out runs/eval-tflite --limit 200 --full-res

@@ -23,9 +23,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         prog="python -m colorize_tf.presets",
         description="Make a preset folder from a training run.",
     )
-    parser.add_argument(
-        "run_dir", help="a training workdir (generator.keras, config.yaml, summary.json)"
-    )
+    parser.add_argument("run_dir", help="a training workdir (model/, config.yaml, summary.json)")
     parser.add_argument("out", help="the preset folder to write")
     parser.add_argument("--eval", default=None, help="an `evaluate --out` folder to record")
     parser.add_argument("--manifest", default=None, help="CSV of the training photos and licenses")

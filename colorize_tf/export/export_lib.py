@@ -1,6 +1,6 @@
 """``python -m colorize_tf.export``: a trained generator -> SavedModel and TFLite files.
 
-    python -m colorize_tf.export --model runs/quickstart/generator.keras --out exports/quickstart
+    python -m colorize_tf.export --model runs/quickstart/model --out exports/quickstart
     python -m colorize_tf.export --model g.keras --out exp --formats tflite --precisions int8 \\
         --calibration /path/to/photos --calibration-images 200 --calibration-percentile 99.95
 
