@@ -235,9 +235,13 @@ def test_install_cell_names_what_to_set(tmp_path, wheel):
                 "could not install colorize_tf from PACKAGE_SOURCE = 'git+https://git.invalid/colorize_tf'"
             ],
         ),
-        (
-            "os.environ['TPU_ACCELERATOR_TYPE'] = 'v5litepod-1'",
+        (  # BACKEND = "tensorflow" on a TPU: the TPUStrategy path installs tensorflow-tpu
+            "os.environ['TPU_ACCELERATOR_TYPE'] = 'v5litepod-1'\nBACKEND = 'tensorflow'",
             ["could not install", "tensorflow-tpu==2.20.0", "libtpu-tf-releases"],
+        ),
+        (
+            "BACKEND = 'theano'",
+            ["BACKEND = 'theano': use 'auto', 'tensorflow' or 'jax'"],
         ),
         (
             "WORKDIR = '/content/drive/MyDrive/colorize_tf/run'",
@@ -253,7 +257,7 @@ def test_install_cell_names_what_to_set(tmp_path, wheel):
         client.execute_cell(nb.cells[params], params)
         for code, words in cases:
             reset = nbformat.v4.new_code_cell(
-                "os.environ.pop('TPU_ACCELERATOR_TYPE', None)\n"
+                "os.environ.pop('TPU_ACCELERATOR_TYPE', None)\nBACKEND = 'auto'\n"
                 f"PACKAGE_SOURCE = {str(wheel)!r}\nWORKDIR = 'runs/colab_smoke'\n{code}"
             )
             client.execute_cell(reset, 0)

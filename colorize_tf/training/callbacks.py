@@ -272,7 +272,9 @@ class EpochSelection(keras.callbacks.Callback):
             logs.update({f"ema_{k}": v for k, v in results.items() if not k.startswith("gray_")})
         else:
             results = {k[len("val_") :]: float(v) for k, v in logs.items() if k.startswith("val_")}
-            if "psnr" not in results:  # fit ran without validation
+            if "psnr" not in results:  # no validation ran (the TF multi-worker loop)
+                if not self.best_dir:
+                    return  # nothing to average, nothing to select: no score to make
                 results = {k: float(v) for k, v in self._evaluate().items()}
         from colorize_tf.training.recipe import selection_score
 
