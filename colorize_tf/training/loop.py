@@ -322,15 +322,15 @@ def run(config: Config, workdir: str | os.PathLike) -> dict:
     if jit_compile and rt.backend == "tensorflow":
         tf.config.optimizer.set_jit(True)
     _log(
-        f"keras {keras.__version__} on {rt.backend}: "
+        f"keras {keras.__version__} on {rt.backend}: strategy "
         + (
             type(rt.strategy).__name__
             if rt.strategy
-            else "data parallel"
+            else "DataParallel"
             if rt.replicas > 1
-            else ""
+            else "one device"
         )
-        + f" {rt.replicas} replica(s) on {rt.device}; "
+        + f" with {rt.replicas} replica(s) on {rt.device}; "
         f"precision {keras.mixed_precision.global_policy().name}"
     )
 
