@@ -9,16 +9,19 @@ every path writes the same artifacts.
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
+import tempfile
 import time
 
 import keras
 import numpy as np
 
 from colorize_tf.core import color
+from colorize_tf.models import presets
 from colorize_tf.training import checkpoint, fileio
-from colorize_tf.training.recipe import NonFiniteLossError
+from colorize_tf.training.recipe import NonFiniteLossError, selection_score
 
 
 class StepCounter(keras.callbacks.Callback):
@@ -201,10 +204,6 @@ class SampleColorizations(keras.callbacks.Callback):
 def write_preset(generator, folder: str, metadata: dict) -> None:
     """``generator`` as a preset folder (``models.presets``) at ``folder``, local or remote: a
     remote one (``gs://``) is written locally first, then copied file by file."""
-    import tempfile
-
-    from colorize_tf.models import presets
-
     if not fileio.is_remote(folder):
         presets.save_preset(generator, folder, metadata, overwrite=True)
         return
@@ -228,24 +227,21 @@ class EpochSelection(keras.callbacks.Callback):
 
     Args:
         gan: the ``ColorizationGAN`` being trained.
-        val_data: the validation data ``fit`` uses (a dataset, or (L, ab) arrays).
+        evaluate: ``() -> results`` of the generator as it is on the validation data
+            (``colorize_tf.training.loop.evaluate``: ``gan.validate``, or the TensorFlow
+            multi-worker loop's own, as Keras' ``evaluate()`` fails there).
         criterion: ``train.select_metric``.
         best_dir: where the best generator goes ("": no selection).
         enabled: this process writes files (the chief).
-        batch_size: the validation batch for arrays.
         metadata: written into the best preset's metadata beside the selection record.
-        evaluate: ``() -> results`` of the generator as it is (default ``gan.validate``); the
-            TensorFlow multi-worker loop passes its own, as Keras' ``evaluate()`` fails there.
     """
 
-    def __init__(self, gan, val_data, criterion: str, best_dir: str = "", enabled: bool = True,
-                 batch_size: int = 8, metadata: dict | None = None,
-                 evaluate=None):  # fmt: skip
+    def __init__(self, gan, evaluate, criterion: str, best_dir: str = "", enabled: bool = True,
+                 metadata: dict | None = None):  # fmt: skip
         super().__init__()
-        self.gan, self.val_data, self.criterion = gan, val_data, criterion
-        self.best_dir, self.enabled, self.batch_size = best_dir, enabled, batch_size
+        self.gan, self.evaluate, self.criterion = gan, evaluate, criterion
+        self.best_dir, self.enabled = best_dir, enabled
         self.metadata = metadata or {}
-        self.evaluate = evaluate or (lambda: gan.validate(val_data, batch_size))
         self.phase = ""
         self._best_score = self._stored_score()
 
@@ -254,9 +250,7 @@ class EpochSelection(keras.callbacks.Callback):
         return record["score"] if record else -math.inf
 
     def _stored_record(self) -> dict | None:
-        import json
-
-        path = fileio.join(self.best_dir, "metadata.json") if self.best_dir else ""
+        path = fileio.join(self.best_dir, presets.METADATA_FILE) if self.best_dir else ""
         if not path or not fileio.isfile(path):
             return None
         return json.loads(fileio.read_text(path)).get("selection")
@@ -268,16 +262,14 @@ class EpochSelection(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
         if self.gan.ema_weights:
-            results = {k: float(v) for k, v in self._evaluate().items()}
+            results = self._evaluate()
             logs.update({f"ema_{k}": v for k, v in results.items() if not k.startswith("gray_")})
         else:
             results = {k[len("val_") :]: float(v) for k, v in logs.items() if k.startswith("val_")}
             if "psnr" not in results:  # no validation ran (the TF multi-worker loop)
                 if not self.best_dir:
                     return  # nothing to average, nothing to select: no score to make
-                results = {k: float(v) for k, v in self._evaluate().items()}
-        from colorize_tf.training.recipe import selection_score
-
+                results = self._evaluate()
         score = selection_score(self.criterion, results)
         logs["selection_score"] = score
         if self.best_dir and score > self._best_score:
@@ -300,8 +292,6 @@ class EpochSelection(keras.callbacks.Callback):
         record = self._stored_record()
         if record is None:
             return None
-        from colorize_tf.models import presets
-
         generator = presets.load_preset(self.best_dir)
         order = list(generator.trainable_variables) + list(generator.non_trainable_variables)
         return {**record, "weights": [keras.ops.convert_to_numpy(v) for v in order]}

@@ -212,8 +212,9 @@ class ColorizationGAN(keras.Model):
     def reset_average(self) -> None:
         """Start the average again from the generator's current weights (after a restore)."""
         self._sync()
-        averaged = self._generator_variables() if self.ema_weights else []  # none kept at 0
-        for average, variable in zip(self.ema_weights, averaged, strict=True):
+        if not self.ema_weights:  # ema_decay 0: no average to reset
+            return
+        for average, variable in zip(self.ema_weights, self._generator_variables(), strict=True):
             average.assign(ops.convert_to_numpy(variable))  # a copy, as in __init__
 
     def validate(self, data, batch_size: int = 8) -> dict:
@@ -325,9 +326,11 @@ class ColorizationGAN(keras.Model):
         self.g_optimizer.apply_gradients(zip(g_grads, g_vars, strict=True))
 
         decay = self.ema_decay
-        averaged = self._generator_variables() if self.ema_weights else []  # none kept at 0
-        for average, variable in zip(self.ema_weights, averaged, strict=True):
-            average.assign(decay * average + (1.0 - decay) * ops.cast(variable, average.dtype))
+        if self.ema_weights:  # ema_decay 0 keeps no average
+            for average, variable in zip(
+                self.ema_weights, self._generator_variables(), strict=True
+            ):
+                average.assign(decay * average + (1.0 - decay) * ops.cast(variable, average.dtype))
         for name, values in self._train_logs(g_parts, d_parts).items():
             self.trackers[name].update_state(values)
         return {name: self.trackers[name].result() for name in TRAIN_LOGS[self.phase]}
@@ -445,9 +448,9 @@ class ColorizationGAN(keras.Model):
             for i, value in zip(at[key], values, strict=True):
                 non_trainable[i] = value
         decay = self.ema_decay
-        averaged = list(g) + list(g_nt) if at["ema"] else []  # none kept at ema_decay 0
-        for i, value in zip(at["ema"], averaged, strict=True):
-            non_trainable[i] = decay * non_trainable[i] + (1.0 - decay) * value
+        if at["ema"]:  # ema_decay 0 keeps no average
+            for i, value in zip(at["ema"], list(g) + list(g_nt), strict=True):
+                non_trainable[i] = decay * non_trainable[i] + (1.0 - decay) * value
         logs, metric_values = self._update_metrics(
             metric_values, self._train_logs(g_parts, d_parts), TRAIN_LOGS[self.phase]
         )

@@ -387,9 +387,9 @@ def run(config: Config, workdir: str | os.PathLike) -> dict:
         writer = tf.summary.create_file_writer(fileio.join(workdir, "logs", "samples"))
     best_dir = fileio.join(workdir, recipe.BEST_DIR)
     selection = cb.EpochSelection(
-        gan, val_ds, config.train.select_metric, best_dir if config.train.select_best else "",
-        rt.is_chief, batch_size=config.data.val_batch_size, metadata=_metadata(config, rt),
-        evaluate=lambda: evaluate(gan, val_ds, config.data.val_batch_size, rt.multi_worker),
+        gan, lambda: evaluate(gan, val_ds, config.data.val_batch_size, rt.multi_worker),
+        config.train.select_metric, best_dir if config.train.select_best else "",
+        rt.is_chief, metadata=_metadata(config, rt),
     )  # fmt: skip
     for phase in PHASES:
         phase_cfg = getattr(config.train, phase)

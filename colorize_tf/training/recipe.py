@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import keras
 
+from colorize_tf.config import Config, ConfigError
+
 # What a run writes is named in ``models`` (whose ``presets.preset_from_run`` reads it, and which
 # may not import ``training``): ``PRODUCT_DIR`` (the preset folder), ``BEST_DIR``, ``SUMMARY_FILE``.
 from colorize_tf.models.files import BEST_DIR, PRODUCT_DIR, SUMMARY_FILE  # noqa: F401
@@ -67,8 +69,6 @@ def _field(config, dotted: str):
 
 def check_backend(config, backend: str) -> None:
     """Refuse, naming the field and both backends, every setting ``backend`` cannot honour."""
-    from colorize_tf.config import Config, ConfigError
-
     defaults = Config()
     problems = []
     for dotted, (only, why) in BACKEND_ONLY.items():
