@@ -91,6 +91,9 @@ class TrainConfig:
     )
     gan: PhaseConfig = field(default_factory=lambda: PhaseConfig(epochs=20))
     l1_weight: float = 100.0
+    # >0: class-rebalanced L1: each pixel weighted by the rarity of its true ab bin over the
+    # training split (core.losses.rebalance_weights; 0.5 is Zhang et al.'s). 0: plain L1.
+    l1_rebalance: float = 0.0
     d_learning_rate: float = 0.0  # the discriminator's Adam rate; 0: the GAN phase's rate
     label_smoothing: float = 0.0  # the discriminator's real targets are 1 - this (0: the paper)
     ema_decay: float = 0.0  # >0: keep an exponential moving average of the generator's weights
@@ -282,6 +285,8 @@ def validate(config: Config) -> Config:
         problems.append(
             f"train.label_smoothing must be in [0, 0.5), got {config.train.label_smoothing}"
         )
+    if not 0.0 <= config.train.l1_rebalance <= 1.0:
+        problems.append(f"train.l1_rebalance must be in [0, 1], got {config.train.l1_rebalance}")
     if config.train.d_learning_rate < 0:
         problems.append("train.d_learning_rate must be >= 0 (0: the GAN phase's rate)")
     if config.train.checkpoint_every < 1:

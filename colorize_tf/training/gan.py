@@ -117,6 +117,7 @@ class ColorizationGAN(keras.Model):
         self.phase = "gan"
         self.l1_weight = 100.0
         self.label_smoothing = 0.0
+        self.l1_bin_weights = None
         self._layouts: dict = {}
         self.built = True  # both networks are built: fit must not build this on an RGB batch
 
@@ -137,13 +138,16 @@ class ColorizationGAN(keras.Model):
         phase: str = "gan",
         label_smoothing: float = 0.0,
         fused_batch_norm: bool = False,
+        l1_bin_weights=None,
         **kwargs,
     ):
         """Set the optimizers and the phase; other kwargs (``jit_compile``,
         ``steps_per_execution``) go to ``keras.Model.compile``. ``label_smoothing``: see
         ``losses.discriminator_loss`` (0: the paper's loss). ``fused_batch_norm``: both networks'
         BatchNormalization layers train with one fused kernel each (``set_fused_batch_norm``:
-        the same maths, faster on a CPU; under JAX, XLA fuses them itself)."""
+        the same maths, faster on a CPU; under JAX, XLA fuses them itself). ``l1_bin_weights``
+        (``losses.AB_BINS ** 2``,): the class-rebalanced L1 of both phases
+        (``losses.rebalance_weights``); None: plain L1, the paper's."""
         if phase not in PHASES:
             raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
         if phase == "gan" and d_optimizer is None:
@@ -171,6 +175,9 @@ class ColorizationGAN(keras.Model):
         self.d_optimizer = d_optimizer if phase == "gan" else None
         self.l1_weight = float(l1_weight)
         self.label_smoothing = float(label_smoothing)
+        self.l1_bin_weights = (
+            None if l1_bin_weights is None else ops.convert_to_numpy(l1_bin_weights)
+        )
         self.phase = phase
         if backend == "tensorflow":
             for network in (self.generator, self.discriminator):
@@ -317,9 +324,11 @@ class ColorizationGAN(keras.Model):
                 fake_logits = self.discriminator(
                     ops.concatenate([l_norm, ab_fake], -1), training=True
                 )
-                g_parts = losses.generator_loss(fake_logits, ab_fake, ab_true, self.l1_weight)
+                g_parts = losses.generator_loss(
+                    fake_logits, ab_fake, ab_true, self.l1_weight, self.l1_bin_weights
+                )
             else:
-                g_parts = {"l1": losses.l1_loss(ab_fake, ab_true)}
+                g_parts = {"l1": losses.l1_loss(ab_fake, ab_true, self.l1_bin_weights)}
                 g_parts["total"] = g_parts["l1"]
             g_scaled = self.g_optimizer.scale_loss(ops.sum(g_parts["total"]) / global_batch)
         g_grads = g_tape.gradient(g_scaled, g_vars)
@@ -398,7 +407,7 @@ class ColorizationGAN(keras.Model):
 
             def l1_fn(g_vars):
                 ab_pred, new_nt = generator.stateless_call(g_vars, g_nt, l_norm, training=True)
-                l1 = losses.l1_loss(ab_pred, ab_true)
+                l1 = losses.l1_loss(ab_pred, ab_true, self.l1_bin_weights)
                 return ops.mean(l1), (new_nt, l1)
 
             (_, (g_nt, l1)), g_grads = jax.value_and_grad(l1_fn, has_aux=True)(g)
@@ -433,7 +442,9 @@ class ColorizationGAN(keras.Model):
                 logits, nt = discriminator.stateless_call(
                     d, d_nt, ops.concatenate([l_norm, ab], -1), training=True
                 )
-                parts = losses.generator_loss(logits, ab, ab_true, self.l1_weight)
+                parts = losses.generator_loss(
+                    logits, ab, ab_true, self.l1_weight, self.l1_bin_weights
+                )
                 return ops.mean(parts["total"]), (nt, parts)
 
             (_, (d_nt, g_parts)), ab_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(ab_fake)

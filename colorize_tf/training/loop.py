@@ -37,6 +37,7 @@ import keras
 import numpy as np
 
 from colorize_tf.config import Config, ConfigError, config_from_yaml
+from colorize_tf.core import losses
 from colorize_tf.models import build_models
 from colorize_tf.training import callbacks as cb
 from colorize_tf.training import checkpoint, distribute, fileio, recipe
@@ -154,6 +155,58 @@ def _numpy_datasets(config: Config, global_batch: int):
         yield from ((batch,) for batch in batches)  # Keras wants (inputs,)
 
     return stream(), val, len(images), "counted"
+
+
+# The rebalanced L1's ab histogram reads the protocol crops of at most this many training images.
+HISTOGRAM_IMAGES = 2048
+
+
+def _l1_bin_weights(config: Config) -> np.ndarray | None:
+    """The class-rebalanced L1's per-bin weights (``train.l1_rebalance`` > 0), or None.
+
+    The ab histogram is taken over the center crops (the evaluation protocol: deterministic,
+    so a resumed run gets the same weights) of the first ``HISTOGRAM_IMAGES`` training images.
+    """
+    if config.train.l1_rebalance == 0:
+        return None
+    d = config.data
+    batch = 64
+    if tf is None:
+        from colorize_tf.core import color
+        from colorize_tf.data import numpy_pipeline as npd
+
+        split = "all" if d.val_source else "train"
+        paths = npd.split_files(d.source, split, d.val_fraction, d.max_images)[:HISTOGRAM_IMAGES]
+        crops = npd.eval_crops(
+            npd.decode_photos(paths, d.crop_size, max_pixels=d.max_pixels), d.crop_size
+        )
+        batches = (
+            color.rgb_to_l_ab(crops[i : i + batch].astype("float32") / 255.0)
+            for i in range(0, len(crops), batch)
+        )
+    else:
+        from colorize_tf.data import pipeline as data
+
+        batches = data.build_dataset(
+            d.source, split="train", training=False, batch_size=batch, crop_size=d.crop_size,
+            val_fraction=d.val_fraction, max_pixels=d.max_pixels, max_images=d.max_images,
+            cache=False,
+        ).take(math.ceil(HISTOGRAM_IMAGES / batch))  # fmt: skip
+    counts = np.zeros(losses.AB_BINS**2, np.float64)
+    for _, ab in batches:
+        counts += keras.ops.convert_to_numpy(losses.ab_bin_counts(np.asarray(ab)))
+    if not counts.sum():
+        raise ConfigError(f"train.l1_rebalance: no training images in {d.source!r}")
+    weights = keras.ops.convert_to_numpy(
+        losses.rebalance_weights(counts, config.train.l1_rebalance)
+    )
+    reached = counts > 0
+    _log(
+        f"rebalanced L1 (strength {config.train.l1_rebalance}): {int(counts.sum()):,} training "
+        f"pixels reach {int(reached.sum())} ab bins; weights {weights[reached].min():.2f} "
+        f"(commonest) to {weights[reached].max():.2f} (rarest)"
+    )
+    return weights
 
 
 def _record_count(config: Config) -> tuple[int | None, str]:
@@ -350,6 +403,7 @@ def run(config: Config, workdir: str | os.PathLike) -> dict:
         sample = [np.asarray(t)[: config.train.sample_images] for t in sample_batch]
     if rt.device == "cpu":
         _warn_cpu_time(config, train_count, count_how, rt.replicas)
+    l1_bin_weights = _l1_bin_weights(config)
     with rt.scope():
         generator, discriminator = build_models(config)
         gan = ColorizationGAN(generator, discriminator, ema_decay=config.train.ema_decay)
@@ -415,6 +469,7 @@ def run(config: Config, workdir: str | os.PathLike) -> dict:
                 l1_weight=config.train.l1_weight,
                 phase=phase,
                 label_smoothing=config.train.label_smoothing if phase == "gan" else 0.0,
+                l1_bin_weights=l1_bin_weights,
                 steps_per_execution=plan.steps_per_execution,
                 jit_compile=jit_compile,
                 fused_batch_norm=config.runtime.fused_batch_norm,

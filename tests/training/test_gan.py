@@ -78,6 +78,25 @@ def test_pretrain_step_trains_only_the_generator_on_l1():
     )
 
 
+@pytest.mark.parametrize("phase", ["pretrain", "gan"])
+def test_rebalanced_l1_weights_each_pixel_by_its_true_bin_in_both_phases(phase):
+    data = batches(1, 1)
+    l_norm, ab = next(iter(data))
+    # Pixels whose true a is positive weigh 3, the others 1: the logged L1 (the loss before
+    # the update) must be exactly that weighted mean.
+    weights = np.ones(losses.AB_BINS**2, np.float32).reshape(losses.AB_BINS, -1)
+    weights[losses.AB_BINS // 2 :] = 3.0
+    weights = weights.ravel()
+    gan = tiny_gan()
+    pred = np.asarray(gan.generator(l_norm, training=True))
+    error = np.abs(pred - np.asarray(ab)) * np.where(np.asarray(ab)[..., :1] >= 0, 3.0, 1.0)
+    d_opt = keras.optimizers.Adam(2e-4, 0.5) if phase == "gan" else None
+    gan.compile(keras.optimizers.Adam(1e-4), d_opt, phase=phase, l1_bin_weights=weights)
+    history = gan.fit(data, epochs=1, verbose=0).history
+    assert history["g_l1"][0] == pytest.approx(float(error.mean()), rel=1e-4)
+    assert float(error.mean()) > 1.5 * float(np.abs(pred - np.asarray(ab)).mean())
+
+
 def test_evaluate_reports_ours_and_the_gray_baseline():
     gan = tiny_gan()
     gan.compile(keras.optimizers.Adam(1e-4), phase="pretrain")
