@@ -157,6 +157,35 @@ def _finish(losses: dict) -> None:
     _send(_RESULT, {"losses": losses, "peak_rss_mib": peak_mib})
 
 
+def _turn_timer(keras, ready: dict, before=None, after=None):
+    """A Keras callback that waits for its turn before each batch and reports the batch's wall
+    time; ``before(batch)`` and ``after(batch, start)`` run inside the timed span (profiling)."""
+
+    class TurnTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.losses: dict = {}
+            self._start = 0.0
+
+        def on_train_begin(self, logs=None):
+            _send(_READY, ready)
+
+        def on_train_batch_begin(self, batch, logs=None):
+            _wait_for_turn()
+            if before:
+                before(batch)
+            self._start = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            # float() waits for the values: the step has finished when the clock stops.
+            self.losses = {k: float(v) for k, v in logs.items() if k in ("d_loss", "g_loss")}
+            if after:
+                after(batch, self._start)
+            _step_done(self._start)
+
+    return TurnTimer()
+
+
 def run_keras(variant: str, args: argparse.Namespace) -> None:
     """Build our GAN and ``fit`` it for warmup + steps steps, one step per turn."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -197,41 +226,25 @@ def run_keras(variant: str, args: argparse.Namespace) -> None:
         f"{threads.get_intra_op_parallelism_threads()} (0 = all cores)",
     }
 
-    class TurnTimer(keras.callbacks.Callback):
-        """Waits for its turn before each batch, then reports the batch's wall time."""
+    def profile_start(batch):
+        if args.profile and batch == args.warmup:  # the first timed step
+            tf.profiler.experimental.start(args.profile)
 
-        def __init__(self):
-            super().__init__()
-            self.losses: dict = {}
-            self._start = 0.0
-
-        def on_train_begin(self, logs=None):
-            _send(_READY, ready)
-
-        def on_train_batch_begin(self, batch, logs=None):
-            _wait_for_turn()
-            if args.profile and batch == args.warmup:  # the first timed step
-                tf.profiler.experimental.start(args.profile)
-            self._start = time.perf_counter()
-
-        def on_train_batch_end(self, batch, logs=None):
-            # float() waits for the values: the step has finished when the clock stops.
-            self.losses = {k: float(v) for k, v in logs.items() if k in ("d_loss", "g_loss")}
-            if args.profile and batch == args.warmup:
-                tf.profiler.experimental.stop()
-                seconds = time.perf_counter() - self._start
-                ops_ms = _top_ops(args.profile)
-                total = sum(ms for _, ms, _ in _top_ops(args.profile, 10**6))
-                print(f"profiled step {seconds:.2f} s (with tracing); op time {total / 1e3:.2f} s "
-                      "summed over the ops (each op's wall time; ops overlap when inter-op "
-                      "threads run them side by side); top op types (ms, share, "
-                      "calls):")  # fmt: skip
-                for kind, ms, calls in ops_ms:
-                    print(f"  {kind:40s} {ms:10.1f} {ms / total:6.1%} {calls:6d}")
-            _step_done(self._start)
+    def profile_stop(batch, start):
+        if args.profile and batch == args.warmup:
+            tf.profiler.experimental.stop()
+            seconds = time.perf_counter() - start
+            ops_ms = _top_ops(args.profile)
+            total = sum(ms for _, ms, _ in _top_ops(args.profile, 10**6))
+            print(f"profiled step {seconds:.2f} s (with tracing); op time {total / 1e3:.2f} s "
+                  "summed over the ops (each op's wall time; ops overlap when inter-op "
+                  "threads run them side by side); top op types (ms, share, "
+                  "calls):")  # fmt: skip
+            for kind, ms, calls in ops_ms:
+                print(f"  {kind:40s} {ms:10.1f} {ms / total:6.1%} {calls:6d}")
 
     dataset = tf.data.Dataset.from_tensors(random_batch(args.batch, args.size)).repeat()
-    timer = TurnTimer()
+    timer = _turn_timer(keras, ready, before=profile_start, after=profile_stop)
     gan.fit(
         dataset,
         epochs=1,
@@ -280,31 +293,11 @@ def run_jax(variant: str, args: argparse.Namespace) -> None:
         f"policy {policy}, ColorizationGAN.fit (XLA), uint8 RGB in (Lab inside the step)",
     }
 
-    class TurnTimer(keras.callbacks.Callback):
-        """Waits for its turn before each batch, then reports the batch's wall time."""
-
-        def __init__(self):
-            super().__init__()
-            self.losses: dict = {}
-            self._start = 0.0
-
-        def on_train_begin(self, logs=None):
-            _send(_READY, ready)
-
-        def on_train_batch_begin(self, batch, logs=None):
-            _wait_for_turn()
-            self._start = time.perf_counter()
-
-        def on_train_batch_end(self, batch, logs=None):
-            # float() waits for the values: the step has finished when the clock stops.
-            self.losses = {k: float(v) for k, v in logs.items() if k in ("d_loss", "g_loss")}
-            _step_done(self._start)
-
     def batches():
         while True:
             yield (rgb,)  # a one-element tuple: Keras' generator adapter wants (inputs,)
 
-    timer = TurnTimer()
+    timer = _turn_timer(keras, ready)
     gan.fit(
         batches(),
         epochs=1,

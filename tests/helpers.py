@@ -1,9 +1,12 @@
 """What several test modules share (imported as ``helpers``; fixtures live in conftest.py):
-synthetic photos, the embedded sample photos, and the tiny generator trained once per session
-with its exported files."""
+synthetic photos, the embedded sample photos, the tiny generator trained once per session
+with its exported files, and the headless browser of the browser tests."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 from pathlib import Path
 
 import keras
@@ -148,3 +151,51 @@ def count_model_reads(monkeypatch) -> dict[str, int]:
 def reads_of_one(form: str) -> dict[str, int]:
     """What ``count_model_reads`` must show once a model of ``form`` is loaded: one read."""
     return {name: int(form in forms) for name, forms in MODEL_READS.items()}
+
+
+def randomize_batch_norm(model: keras.Model, seed: int = 0) -> None:
+    """Non-trivial BN statistics, so that inference-mode outputs depend on every BN weight."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, mean, var = (w.shape for w in layer.weights)
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 1.5, gamma),
+                    rng.normal(0, 0.1, beta),
+                    rng.normal(0, 0.1, mean),
+                    rng.uniform(0.5, 1.5, var),
+                ]
+            )
+
+
+# Headless, and nothing that reaches beyond loopback (updates, sync, field trials).
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+
+
+def chromium_or_skip():
+    """The browser tests' Playwright module, or skip the calling module where Playwright or a
+    Chromium binary is missing."""
+    import pytest
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    if not os.path.exists(shutil.which("chromium") or "/usr/bin/chromium"):
+        pytest.skip(
+            "no chromium on this machine (apt-get install chromium)", allow_module_level=True
+        )
+    return sync_api
+
+
+@contextlib.contextmanager
+def headless_chromium(sync_api):
+    """A headless Chromium (the system's binary) for one test; closed after it."""
+    with sync_api.sync_playwright() as playwright:
+        path = shutil.which("chromium") or "/usr/bin/chromium"
+        browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_FLAGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

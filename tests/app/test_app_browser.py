@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from app_server import (
     photo_path,
     tiny_model_file,
 )
+from helpers import chromium_or_skip, headless_chromium
 from PIL import Image
 
 from colorize_tf.inference.images import read_image
@@ -29,16 +29,7 @@ from colorize_tf.inference.images import read_image
 # The marked tier: a real browser against the app's command (see conftest.py).
 pytestmark = pytest.mark.integration
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-if not os.path.exists(CHROMIUM):
-    pytest.skip("no chromium on this machine (apt-get install chromium)", allow_module_level=True)
-
-# Headless, and nothing that reaches beyond loopback (updates, sync, field trials).
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
+sync_api = chromium_or_skip()
 MAX_UPLOAD_MB = 2
 
 
@@ -58,10 +49,8 @@ def app(model_file, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+    with headless_chromium(sync_api) as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ import http.server
 import io
 import json
 import os
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import skimage.data
-from helpers import exported_web_once, trained_tiny_generator
+from helpers import chromium_or_skip, exported_web_once, headless_chromium, trained_tiny_generator
 from PIL import Image
 
 from colorize_tf.cli import export as export_cli
@@ -35,16 +34,7 @@ from colorize_tf.inference.images import read_image
 
 pytestmark = pytest.mark.integration  # a real browser: the marked tier
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-if not os.path.exists(CHROMIUM):
-    pytest.skip("no chromium on this machine (apt-get install chromium)", allow_module_level=True)
-
-# Headless, and nothing that reaches beyond loopback (updates, sync, field trials).
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
+sync_api = chromium_or_skip()
 PHOTO_TIMEOUT_S = 300
 MAX_MAD = 2.0  # levels, mean over pixels and channels
 
@@ -79,10 +69,8 @@ def tiny_folder(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+    with headless_chromium(sync_api) as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import randomize_batch_norm
 
 from colorize_tf.models import (
     PatchDiscriminator,
@@ -54,22 +55,6 @@ def _assert_close_to_scale(got: np.ndarray, expected: np.ndarray, rel: float = 1
 
 def _l_batch(size: int, batch: int = 2, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).uniform(-1, 1, (batch, size, size, 1)).astype("float32")
-
-
-def _randomize_batch_norm(model: keras.Model, seed: int = 0) -> None:
-    """Non-trivial BN statistics, so that inference-mode outputs depend on every BN weight."""
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            gamma, beta, mean, var = (w.shape for w in layer.weights)
-            layer.set_weights(
-                [
-                    rng.uniform(0.5, 1.5, gamma),
-                    rng.normal(0, 0.1, beta),
-                    rng.normal(0, 0.1, mean),
-                    rng.uniform(0.5, 1.5, var),
-                ]
-            )
 
 
 def _pyramid(encoder: keras.Model, x: np.ndarray) -> dict:
@@ -137,7 +122,7 @@ def test_discriminator_receptive_field_is_70x70():
     assert patch_receptive_field(2) == 34
     # Measured: the input pixels that one interior logit depends on span exactly 70x70.
     discriminator = PatchDiscriminator(base_filters=4)
-    _randomize_batch_norm(discriminator)
+    randomize_batch_norm(discriminator)
     pair = tf.constant(np.random.default_rng(1).uniform(-1, 1, (1, 128, 128, 3)), tf.float32)
     with tf.GradientTape() as tape:
         tape.watch(pair)
@@ -189,7 +174,7 @@ def test_config_round_trip_gives_identical_json(kind):
 def test_keras_save_load_gives_identical_outputs(tmp_path):
     generator = build_generator(**TINY_GENERATOR)
     discriminator = build_discriminator(base_filters=8)
-    _randomize_batch_norm(generator.encoder)
+    randomize_batch_norm(generator.encoder)
     l_norm = _l_batch(64)
     pair = np.concatenate([l_norm, _l_batch(64, seed=1), _l_batch(64, seed=2)], axis=-1)
     for model, x in ((generator, l_norm), (discriminator, pair)):
@@ -231,7 +216,7 @@ def test_mixed_precision_outputs_float32(mixed_bfloat16):
 
 def test_stem_adaptation_sums_rgb_kernels(tmp_path):
     rgb_encoder = ResNet18Encoder(image_shape=(None, None, 3), **TINY_ENCODER)
-    _randomize_batch_norm(rgb_encoder)
+    randomize_batch_norm(rgb_encoder)
     path = tmp_path / "rgb_encoder.weights.h5"
     rgb_encoder.save_weights(path)
 
@@ -251,7 +236,7 @@ def test_stem_adaptation_sums_rgb_kernels(tmp_path):
 
 def test_local_weights_file_loads_into_the_generator_encoder(tmp_path):
     source = ResNet18Encoder(**TINY_ENCODER)
-    _randomize_batch_norm(source)
+    randomize_batch_norm(source)
     path = tmp_path / "encoder.weights.h5"
     source.save_weights(path)
     generator = build_generator(encoder_weights=str(path), **TINY_GENERATOR)
@@ -326,7 +311,7 @@ def _hub_resnet18(stage_filters, **kwargs):
 def _tiny_hub_backbone():
     # keras-hub requires 64 filters in the first stage; the rest stays tiny.
     backbone = _hub_resnet18([64, 8, 16, 32], image_shape=(None, None, 3))
-    _randomize_batch_norm(backbone)
+    randomize_batch_norm(backbone)
     return backbone
 
 
@@ -389,7 +374,7 @@ _JAX_SCRIPT = textwrap.dedent(
 def test_models_run_under_the_jax_backend(tmp_path):
     pytest.importorskip("jax")
     generator = build_generator(**TINY_GENERATOR)
-    _randomize_batch_norm(generator.encoder)
+    randomize_batch_norm(generator.encoder)
     l_norm = _l_batch(64)
     paths = {"path": str(tmp_path / "g.keras"), "x": str(tmp_path / "x.npy")}
     paths["y"] = str(tmp_path / "y.npy")

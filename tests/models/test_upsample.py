@@ -6,6 +6,7 @@ import json
 import keras
 import numpy as np
 import pytest
+from helpers import randomize_batch_norm
 
 from colorize_tf.config import load_config
 from colorize_tf.core import metrics
@@ -21,21 +22,6 @@ MARGIN = metrics.STRIPE_MARGIN_PERIODS * metrics.STRIPE_PERIOD
 def _gradients_l(size: int = 128) -> np.ndarray:
     """Smooth gray gradients as the network's input, (4, size, size, 1) in [-1, 1]."""
     return gradient_images(size)[..., :1].astype(np.float32) / 127.5 - 1.0
-
-
-def _randomize_batch_norm(model: keras.Model, seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            gamma, beta, mean, var = (w.shape for w in layer.weights)
-            layer.set_weights(
-                [
-                    rng.uniform(0.5, 1.5, gamma),
-                    rng.normal(0, 0.1, beta),
-                    rng.normal(0, 0.1, mean),
-                    rng.uniform(0.5, 1.5, var),
-                ]
-            )
 
 
 def _stripes_of(generator) -> np.ndarray:
@@ -70,8 +56,8 @@ def test_resize_convolution_paints_no_stripes_where_transposed_convs_do():
     for upsample in ("transpose", "bilinear"):
         keras.utils.set_random_seed(0)
         generator = build_generator(upsample=upsample, **TINY)
-        _randomize_batch_norm(generator, 0)
-        _randomize_batch_norm(generator.encoder, 1)
+        randomize_batch_norm(generator, 0)
+        randomize_batch_norm(generator.encoder, 1)
         found[upsample] = _stripes_of(generator)
     # Measured: transpose ~[8.0, 8.3, 6.9, 8.4], bilinear ~[0.11, 0.06, 0.14, 0.07].
     assert found["transpose"].min() > 3.0
