@@ -1,6 +1,6 @@
 """Run in a subprocess under one Keras backend (``KERAS_BACKEND``): from the initial weights in
 ``INIT`` (written by the first backend that runs), one pretrain step and one GAN step of the same
-batch, then the held-out numbers; writes the losses (JSON) and every weight after (npz).
+batch (the GAN step with the class-rebalanced L1), then the held-out numbers; writes the losses (JSON) and every weight after (npz).
 
     KERAS_BACKEND=jax python backend_probe.py OUT.npz INIT.npz
 """
@@ -53,7 +53,11 @@ def main(out: str, init: str) -> None:
         for s in (0.0, LABEL_SMOOTHING)
     }
     gan.compile(
-        adam(1e-3, beta_1=0.5), adam(2e-3, beta_1=0.5), phase="gan", label_smoothing=LABEL_SMOOTHING
+        adam(1e-3, beta_1=0.5),
+        adam(2e-3, beta_1=0.5),
+        phase="gan",
+        label_smoothing=LABEL_SMOOTHING,
+        l1_bin_weights=losses.rebalance_weights(losses.ab_bin_counts(ab), 0.5),
     )
     logs["gan"] = gan.fit(l_norm, ab, batch_size=2, verbose=0, shuffle=False).history
     stages.append(generator_values())

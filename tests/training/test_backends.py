@@ -301,7 +301,7 @@ def test_jax_trains_where_tensorflow_is_absent_through_the_numpy_pipeline(tmp_pa
     workdir = tmp_path / "run"
     sets = [f"data.source={photos}", *RECIPE[:6], "train.pretrain.epochs=1",
             "train.pretrain.steps_per_epoch=2", "train.gan.epochs=1", "train.gan.steps_per_epoch=2",
-            "train.ema_decay=0.9"]  # fmt: skip
+            "train.ema_decay=0.9", "train.l1_rebalance=0.5"]  # fmt: skip
     cmd = [sys.executable, "-c", NO_TENSORFLOW, "--backend", "jax", "--workdir", str(workdir)]
     done = subprocess.run(
         cmd + [a for s in sets for a in ("--set", s)],
@@ -309,6 +309,7 @@ def test_jax_trains_where_tensorflow_is_absent_through_the_numpy_pipeline(tmp_pa
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     assert "TensorFlow is not installed: the numpy input pipeline" in done.stdout
+    assert "rebalanced L1 (strength 0.5)" in done.stdout  # its histogram from the numpy crops
     assert _last_step(workdir) == 4
     summary = json.loads((workdir / "summary.json").read_text())
     assert np.isfinite(summary["val"]["psnr"]) and summary["val"]["gray_psnr"] > 0
