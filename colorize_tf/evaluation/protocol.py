@@ -45,8 +45,11 @@ REPORT_NAMES = METRIC_NAMES + STRIPE_NAMES
 
 
 def _summaries(rows: list[dict], prefix: str, names=REPORT_NAMES) -> dict:
+    """Mean, median and std of each of ``names`` the rows hold (stripes may be absent)."""
     out = {}
     for name in names:
+        if f"{prefix}{name}" not in rows[0]:
+            continue
         values = np.array([row[f"{prefix}{name}"] for row in rows], dtype=np.float64)
         out[name] = {
             "mean": float(values.mean()),
@@ -136,16 +139,18 @@ def score_batches(
         gray_rgb = np.round(np.asarray(metrics.gray_baseline_rgb(truth)) * 255.0).astype(np.uint8)
         ours = {k: np.asarray(v) for k, v in metrics.image_metrics(ours_rgb, truth).items()}
         gray = {k: np.asarray(v) for k, v in metrics.image_metrics(gray_rgb, truth).items()}
-        true_stripes = _rgb_stripes(truth, period)  # (B,), NaN on crops too small
-        for scores, rgb in ((ours, ours_rgb), (gray, gray_rgb)):
-            scores["stripes"] = _rgb_stripes(rgb, period)
-            scores["stripes_true"] = true_stripes
+        measured = period is not None and stripe_margin(truth.shape[-2], period) is not None
+        if measured:  # else no stripe figure at all (not a NaN in the report)
+            true_stripes = _rgb_stripes(truth, period)  # (B,)
+            for scores, rgb in ((ours, ours_rgb), (gray, gray_rgb)):
+                scores["stripes"] = _rgb_stripes(rgb, period)
+                scores["stripes_true"] = true_stripes
         for i, path in enumerate(np.asarray(batch["path"])):
             if limit and len(rows) >= limit:
                 return rows, samples, skipped
             row = {"path": path.decode() if isinstance(path, bytes) else str(path)}
-            row.update({f"ours_{k}": float(ours[k][i]) for k in REPORT_NAMES})
-            row.update({f"gray_{k}": float(gray[k][i]) for k in REPORT_NAMES})
+            row.update({f"ours_{k}": float(ours[k][i]) for k in REPORT_NAMES if k in ours})
+            row.update({f"gray_{k}": float(gray[k][i]) for k in REPORT_NAMES if k in gray})
             if full_res and os.path.isfile(row["path"]):
                 try:
                     original, _ = images.read_image(row["path"])
@@ -349,7 +354,8 @@ def evaluate(
     )
     if not rows:
         raise ValueError(f"no image was scored from {data_source!r} (split {split!r})")
-    gradients = gradient_stripes(colorize, size, period)
+    measured = period is not None and stripe_margin(size, period) is not None
+    gradients = gradient_stripes(colorize, size, period) if measured else None
     protocol = {
         "model": description,
         "data": data_source,
@@ -361,8 +367,8 @@ def evaluate(
         "ssim": "11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03, per RGB channel then averaged",
         "colorfulness": "Hasler & Suesstrunk 2003 on 0..255 RGB",
         "baseline": "gray: the truth's L with a = b = 0",
-        "stripes": "not measured: the crop is too small for the network's period"
-        if period is None or stripe_margin(size, period) is None
+        "stripes": "not measured: the crop holds no whole tile of the network's period"
+        if not measured
         else f"RMS amplitude (ab units) of the chroma pattern of period {STRIPE_PERIOD} "
         f"network pixels = {period} crop pixels, per {STRIPE_TILE_PERIODS * period}-pixel tile, "
         f"{stripe_margin(size, period)} border pixels dropped "
