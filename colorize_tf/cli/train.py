@@ -56,9 +56,11 @@ def select_backend(backend: str | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     select_backend(args.backend)
+    from colorize_tf.data.spec import DataSourceError
     from colorize_tf.training import distribute, loop, recipe  # Keras starts here
 
     config = load_config(args.config, args.overrides)
-    with common.user_errors(loop.ResumeError, distribute.StrategyError, recipe.NonFiniteLossError):
+    errors = (loop.ResumeError, distribute.StrategyError, recipe.NonFiniteLossError)
+    with common.user_errors(DataSourceError, *errors):
         loop.run(config, args.workdir or os.path.join("runs", config.name))
     return common.EXIT_OK

@@ -44,15 +44,12 @@ from colorize_tf.data.spec import (
     MAX_ZOOM,
     SPLIT_BUCKETS,
     SPLIT_HASH_KEY,
+    DataSourceError,
     splits_from_fractions,
 )
 
 _MASK64 = (1 << 64) - 1
 log = logging.getLogger(__name__)
-
-
-class DataSourceError(ValueError):
-    """A data source the JAX input path cannot use; the message says which and why."""
 
 
 # --- the deterministic split ----------------------------------------------------------------

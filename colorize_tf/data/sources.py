@@ -76,6 +76,7 @@ from colorize_tf.data.spec import (
     SPLIT_BUCKETS,
     SPLIT_HASH_KEY,
     SPLITS,
+    DataSourceError,
     check_fractions,
     splits_from_fractions,
 )
@@ -144,7 +145,7 @@ def parse_source(source: str) -> Source:
     if text.startswith("tfds:"):
         match = _TFDS_NAME_SPLIT.match(text[len("tfds:") :])
         if not match:
-            raise ValueError(f"bad TFDS source {source!r}: expected tfds:NAME[:SPLIT]")
+            raise DataSourceError(f"bad TFDS source {source!r}: expected tfds:NAME[:SPLIT]")
         return Source("tfds", match["name"], match["split"])
     if text.startswith("tfrecord:"):
         return Source("tfrecord", text[len("tfrecord:") :])
@@ -152,7 +153,7 @@ def parse_source(source: str) -> Source:
         return Source("tfrecord", text)
     if os.path.isdir(text):
         return Source("folder", os.path.abspath(text))
-    raise ValueError(
+    raise DataSourceError(
         f"unknown data source {source!r}: not an existing directory, and not 'samples', "
         "'coco[:SET][:DIR]', 'tfrecord:PATTERN' (or a path/glob ending in .tfrecord/.tfrec), "
         "or 'tfds:NAME[:SPLIT]'"
@@ -204,7 +205,7 @@ def scan_source(
         root = spec.location
         paths = walk_files(root)
     else:
-        raise ValueError(f"{spec.kind} sources hold records, not files: cannot list {spec}")
+        raise DataSourceError(f"{spec.kind} sources hold records, not files: cannot list {spec}")
     names = [relative_name(p, root) for p in paths]
     images: list[ImageFile] = []
     skipped: list[tuple[str, str]] = []
@@ -233,7 +234,7 @@ def scan_source(
         )  # fmt: skip
     if not images:
         detail = "".join(f"\n  {p}: {reason}" for p, reason in skipped[:20])
-        raise ValueError(
+        raise DataSourceError(
             f"no usable images in {root} (looked recursively for {' '.join(IMAGE_EXTENSIONS)}; "
             f"{start} candidate file(s), {len(skipped)} skipped){detail}"
         )
@@ -263,14 +264,14 @@ def select_split(
 ) -> list[ImageFile]:
     """The images of ``scan`` in ``split`` (one of ``SPLITS``); an empty split fails."""
     if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        raise DataSourceError(f"split must be one of {SPLITS}, got {split!r}")
     check_fractions(val_fraction, report_fraction)
     if split == "all":
         return scan.images
     splits = assign_splits([im.name for im in scan.images], val_fraction, report_fraction)
     chosen = [im for im, s in zip(scan.images, splits, strict=True) if s == split]
     if not chosen:
-        raise ValueError(
+        raise DataSourceError(
             f"split {split!r} of {scan.where} is empty ({len(scan.images)} usable image(s), "
             f"val_fraction={val_fraction}, report_fraction={report_fraction}); use "
             "split='all' or add images"
@@ -358,7 +359,7 @@ def tfrecord_records(
     """TFRecord shards -> (records of ``split`` for this input pipeline, their encoded bytes)."""
     files = sorted(tf.io.gfile.glob(pattern))
     if not files:
-        raise ValueError(f"no TFRecord files match {pattern!r}")
+        raise DataSourceError(f"no TFRecord files match {pattern!r}")
     pipelines = input_context.num_input_pipelines if input_context else 1
     pipeline_id = input_context.input_pipeline_id if input_context else 0
     if max_images:
@@ -405,15 +406,15 @@ def _tfds_builder(name: str, data_dir: str | None, download: bool):
     try:
         builder = tfds.builder(name, data_dir=data_dir)
     except Exception as e:  # tfds raises several types for unknown / unreadable names
-        raise ValueError(f"TFDS has no data set {name!r} (data_dir={data_dir}): {e}") from e
+        raise DataSourceError(f"TFDS has no data set {name!r} (data_dir={data_dir}): {e}") from e
     if tf.io.gfile.exists(os.path.join(builder.data_dir, "dataset_info.json")):
         return builder
     where = f"{name!r} is not prepared under {builder.data_dir}"
     if not download:
-        raise ValueError(f"TFDS data set {where} and download is off")
+        raise DataSourceError(f"TFDS data set {where} and download is off")
     host, port = TFDS_PROBE_ADDRESS
     if not _network_reachable(TFDS_PROBE_ADDRESS, TFDS_PROBE_TIMEOUT_S):
-        raise ValueError(
+        raise DataSourceError(
             f"TFDS data set {where}, and {host}:{port} is unreachable (offline?): prepare it on a "
             f"connected machine (`tfds build {name} --data_dir DIR`), then pass that data_dir"
         )
@@ -432,25 +433,27 @@ def tfds_records(
     info = builder.info
     images = [k for k, f in info.features.items() if isinstance(f, tfds.features.Image)]
     if not images:
-        raise ValueError(f"TFDS data set {spec.location!r} has no image feature")
+        raise DataSourceError(f"TFDS data set {spec.location!r} has no image feature")
     image_key = "image" if "image" in images else images[0]
     name_key = FEATURE_FILENAME if FEATURE_FILENAME in info.features else "tfds_id"
     if spec.tfds_split is not None:
         parts = [(spec.tfds_split, "")]  # one pool, split by name hash like a folder
     elif split == "report":
-        raise ValueError(
+        raise DataSourceError(
             f"split 'report' of TFDS data set {spec.location!r}: name one pool to cut it from, "
             f"tfds:{spec.location}:SPLIT (its own train / validation splits stay as they are)"
         )
     else:
         val = "validation" if "validation" in info.splits else "test"
         if split != "train" and val not in info.splits:
-            raise ValueError(f"TFDS data set {spec.location!r} has no validation or test split")
+            raise DataSourceError(
+                f"TFDS data set {spec.location!r} has no validation or test split"
+            )
         wanted = {"train": ["train"], "val": [val], "all": ["train", val]}[split]
         parts = [(s, "train" if s == "train" else "val") for s in wanted]
     if max_images:
         if any("[" in s for s, _ in parts):
-            raise ValueError(
+            raise DataSourceError(
                 f"max_images cannot cut the sliced TFDS split of {spec}: slice it there"
             )
         parts = [(f"{s}[:{max_images}]", tag) for s, tag in parts]  # a fixed subset per split

@@ -12,6 +12,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+
+class DataSourceError(ValueError):
+    """A data source that cannot be read (missing, empty, of an unknown kind, a bad split);
+    the message says which and why. Commands report it as a user error."""
+
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".webp")  # tf.io decodes
 JPEG_EXTENSIONS = IMAGE_EXTENSIONS[:3]
 # PIL reads these too, TensorFlow does not: photos to colorize, not to train on.

@@ -1,6 +1,7 @@
 """Run in a subprocess under one Keras backend (``KERAS_BACKEND``): from the initial weights in
 ``INIT`` (written by the first backend that runs), one pretrain step and one GAN step of the same
-batch (the GAN step with the class-rebalanced L1), then the held-out numbers; writes the losses (JSON) and every weight after (npz).
+batch (the GAN step with the class-rebalanced L1), then the held-out numbers; writes the losses
+(JSON) and every weight after (npz).
 
     KERAS_BACKEND=jax python backend_probe.py OUT.npz INIT.npz
 """

@@ -70,3 +70,16 @@ def test_the_loop_plans_the_recipes_steps():
             assert plan.steps_per_epoch * phase_cfg.epochs == recipe.phase_steps(
                 phase_cfg, images, config.data.batch_size
             )
+
+
+@pytest.mark.parametrize("source", ["no/such/folder", "EMPTY"])
+def test_train_names_a_bad_data_source_as_a_user_error(tmp_path, capsys, source):
+    from colorize_tf.cli import train
+
+    if source == "EMPTY":
+        source = str(tmp_path / "empty")
+        (tmp_path / "empty").mkdir()
+    code = train.main(["--workdir", str(tmp_path / "run"), "--set", f"data.source={source}"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert err.startswith("error: ") and source in err
