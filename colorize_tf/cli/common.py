@@ -10,9 +10,8 @@ and each command adds the ones it takes, as TF Model Garden's commands all call
     common.add_config_flags(parser, example="train.gan.epochs=5")
 
 Exit codes: 0 done; 1 done, but some inputs failed (``colorize``); 2 nothing could be run, a
-user error (a bad flag, config or path: ``error: MESSAGE`` on stderr, no traceback); 3 stopped
-early. An exception a command does not name is a bug and keeps
-its traceback.
+user error (a bad flag, config or path: ``error: MESSAGE`` on stderr, no traceback). An
+exception a command does not name is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ from collections.abc import Callable, Iterator, Sequence
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
 EXIT_USAGE = 2
-EXIT_STOPPED = 3
 
 Main = Callable[[Sequence[str] | None], int]
 

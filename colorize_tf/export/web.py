@@ -58,7 +58,7 @@ WEB_FILE = "colorize_web.tflite"
 CONFIG_FILE = "web.json"
 SIGNATURES = ("luminance", "predict_ab", "compose")
 WEB_PRECISIONS = ("fp32", "fp16")
-# fp16: half the download (measured on the shipped preset: 3.9 MB instead of 7.8 MB) at no
+# fp16: half the download (the shipped preset's sizes: docs/web.md) at no
 # cost on a phone's CPU (XNNPack widens the weights to float32 at load) and none in quality
 # (fp16-vs-fp32 RGB PSNR 67.6 dB min on the sample photos). int8 is not offered: see docs/web.md.
 DEFAULT_WEB_PRECISION = "fp16"
@@ -80,7 +80,8 @@ MANIFEST_FILE = "MANIFEST.json"
 
 
 class WebExportError(RuntimeError):
-    """A web export that would overwrite a folder, or whose vendored runtime is damaged."""
+    """A web export that would overwrite a folder or a file, whose vendored runtime is damaged,
+    or whose converted network fails its PSNR check against the Keras generator."""
 
 
 # --- the web contract --------------------------------------------------------------------------
@@ -255,6 +256,8 @@ def write_web(
     if size < 32 or size % 32:
         raise ValueError(f"size must be a positive multiple of 32, got {size}")
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise WebExportError(f"{out} is a file, not a folder: the web export writes a folder")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise WebExportError(
             f"refusing to write into {out}: it is not empty (pass --overwrite to replace the "

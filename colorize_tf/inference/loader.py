@@ -35,7 +35,6 @@ KERAS_MODEL_HELP = (
     "generator .keras, preset folder or JAX weights folder (default: the model "
     "shipped in the package)"
 )  # --model of commands that need the Keras network
-KERAS_FORMS = ("keras", "preset", "jax")  # the forms a Keras generator is rebuilt from
 
 
 def default_model() -> str:

@@ -93,7 +93,10 @@ def load_preset(name_or_path: str | os.PathLike | None = None):
         generator = keras.saving.deserialize_keras_object(config)
     except (ValueError, TypeError, KeyError) as e:
         raise PresetError(f"{folder / CONFIG_FILE}: not a generator config ({e})") from None
-    generator.load_weights(str(folder / WEIGHTS_FILE))  # float16 values cast into float32
+    try:
+        generator.load_weights(str(folder / WEIGHTS_FILE))  # float16 values cast into float32
+    except (OSError, ValueError) as e:  # h5py: no file, not HDF5, truncated; Keras: mismatch
+        raise PresetError(f"{folder / WEIGHTS_FILE}: unreadable weights ({e})") from None
     return generator
 
 
@@ -135,6 +138,9 @@ def save_preset(
     folder = Path(folder)
     if folder.exists() and not overwrite:
         raise FileExistsError(f"{folder} exists (pass overwrite=True to replace it)")
+    if folder.exists() and not (is_preset(folder) or folder.is_dir() and not any(folder.iterdir())):
+        # overwrite replaces a preset, never a folder of something else (a run, a project).
+        raise FileExistsError(f"{folder} exists and is not a preset folder: not replaced")
     generator = float32_copy(generator)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
@@ -180,17 +186,24 @@ def preset_from_run(
 
     Raises:
         FileNotFoundError: a file of the run (or ``evaluation``, ``manifest``) is missing.
-        FileExistsError: ``out`` exists and not ``overwrite``.
+        FileExistsError: ``out`` exists and not ``overwrite``, or is no preset folder, or
+            is (or holds) the run.
     """
     import keras
     import yaml
 
     run_dir, out = Path(run_dir), Path(out)
     product = run_dir / PRODUCT_DIR
-    if is_preset(product) or not (run_dir / LEGACY_GENERATOR_FILE).is_file():
+    if out.resolve() == run_dir.resolve() or run_dir.resolve().is_relative_to(out.resolve()):
+        raise FileExistsError(f"{out}: the preset would replace the run {run_dir} it is made from")
+    if is_preset(product):
         generator = load_preset(product)
-    else:
+    elif (run_dir / LEGACY_GENERATOR_FILE).is_file():
         generator = load_keras_file(run_dir / LEGACY_GENERATOR_FILE)
+    else:
+        raise FileNotFoundError(
+            f"{run_dir}: no trained model (neither {PRODUCT_DIR}/ nor {LEGACY_GENERATOR_FILE})"
+        )
     summary = json.loads((run_dir / SUMMARY_FILE).read_text())
     metadata: dict[str, Any] = {
         "name": out.name,

@@ -122,5 +122,12 @@ def test_the_command_refuses_a_folder_that_holds_files(tmp_path, model_path, cap
     assert code == 2
     assert "refusing to write into" in capsys.readouterr().err
     assert sorted(p.name for p in (tmp_path / "site").iterdir()) == ["notes.txt"]
+    (tmp_path / "page.html").write_text("mine\n")  # a file where the folder would go
+    for extra in ([], ["--overwrite"]):
+        code = export_cli.main(
+            ["--model", model_path, "--web", str(tmp_path / "page.html")] + extra
+        )
+        assert code == 2 and "is a file, not a folder" in capsys.readouterr().err
+    assert (tmp_path / "page.html").read_text() == "mine\n"
     with pytest.raises(SystemExit):  # --out and --web are two different exports
         export_cli.parse_args(["--out", "a", "--web", "b"])

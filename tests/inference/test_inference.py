@@ -179,6 +179,37 @@ def test_loader_errors_name_the_path(tmp_path):
         presets.preset_path("nope")
 
 
+def test_preset_files_refuse_to_destroy_and_name_the_damaged_file(generator, forms, tmp_path):
+    import shutil
+
+    # A damaged weights file: the error names it (colorize, evaluate, export, app report it).
+    broken = tmp_path / "broken"
+    shutil.copytree(forms["preset"], broken)
+    (broken / presets.WEIGHTS_FILE).write_bytes(b"not hdf5")
+    with pytest.raises(presets.PresetError, match="broken/model.weights.h5: unreadable"):
+        inference.load_colorizer(broken)
+    # overwrite replaces a preset, never a folder of something else.
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not a preset folder"):
+        presets.save_preset(generator, project, {}, overwrite=True)
+    assert (project / "notes.txt").read_text() == "mine"
+    replaced = presets.save_preset(generator, broken, {"note": "again"}, overwrite=True)
+    assert inference.load_colorizer(replaced).size == TRAINED_AT
+    # A run without a trained model is named as such; a preset never replaces its own run.
+    run = tmp_path / "run"
+    run.mkdir()
+    with pytest.raises(FileNotFoundError, match="no trained model"):
+        presets.preset_from_run(run, tmp_path / "out")
+    shutil.copytree(forms["preset"], run / "model")
+    with pytest.raises(FileExistsError, match="would replace the run"):
+        presets.preset_from_run(run, run, overwrite=True)
+    with pytest.raises(FileExistsError, match="would replace the run"):
+        presets.preset_from_run(run, tmp_path, overwrite=True)
+    assert presets.is_preset(run / "model")
+
+
 def _array_bytes(path: Path) -> tuple[int, set]:
     import h5py
 
