@@ -99,7 +99,8 @@ class TrainConfig:
     ema_decay: float = 0.0  # >0: keep an exponential moving average of the generator's weights
     select_best: bool = False  # ship the epoch-end generator that scores best on validation
     select_metric: str = (
-        "psnr"  # psnr | psnr_dcf (PSNR less 0.05 dB per point of colorfulness error)
+        "psnr"  # psnr | psnr_dcf (less 0.05 dB per point of colorfulness error) | psnr_color
+        # (psnr_dcf, less 1 dB per point of colorfulness error above half the gray baseline's)
     )
     checkpoint_every: int = 500  # steps
     sample_images: int = 6  # colorizations drawn into TensorBoard each epoch
@@ -150,7 +151,7 @@ class Config:
 _CHOICES = {
     "runtime.strategy": {"auto", "cpu", "mirrored", "multi_worker", "tpu"},
     "runtime.mixed_precision": {"none", "bf16", "fp16"},
-    "train.select_metric": {"psnr", "psnr_dcf"},
+    "train.select_metric": {"psnr", "psnr_dcf", "psnr_color"},
     "model.upsample": {"transpose", "bilinear"},
 }
 

@@ -246,8 +246,14 @@ class EpochSelection(keras.callbacks.Callback):
         self._best_score = self._stored_score()
 
     def _stored_score(self) -> float:
+        """The stored best's score by this run's criterion (a resumed run may change it)."""
         record = self._stored_record()
-        return record["score"] if record else -math.inf
+        if not record:
+            return -math.inf
+        try:
+            return selection_score(self.criterion, record["metrics"])
+        except KeyError:  # a record without the numbers the new criterion reads
+            return record["score"] if record.get("criterion") == self.criterion else -math.inf
 
     def _stored_record(self) -> dict | None:
         path = fileio.join(self.best_dir, presets.METADATA_FILE) if self.best_dir else ""

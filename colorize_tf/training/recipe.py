@@ -91,16 +91,25 @@ def check_backend(config, backend: str) -> None:
 # colorfulness error |CF(prediction) - CF(truth)|: gray (ΔCF ~50) loses 2.5 dB to it, a model
 # within 10 points of the truth's colorfulness 0.5 dB.
 DCF_PENALTY_DB = 0.05
-SELECTION_CRITERIA = ("psnr", "psnr_dcf")
+# ``psnr_color`` also asks for real color: ΔCF at most half the gray baseline's (the gray
+# image's ΔCF is the truth's own colorfulness). Each point of ΔCF above that half costs 1 dB
+# more, so an epoch that meets it wins over one that misses it by a point or more unless the
+# latter is that much more accurate.
+COLOR_SHORTFALL_DB = 1.0
+SELECTION_CRITERIA = ("psnr", "psnr_dcf", "psnr_color")
 
 
 def selection_score(criterion: str, results: dict) -> float:
     """The number ``train.select_metric`` maximizes, from validation ``results`` (``psnr``,
-    ``dcf``: see ``ColorizationGAN.test_step``)."""
+    ``dcf``, ``gray_dcf``: see ``ColorizationGAN.test_step``)."""
     if criterion == "psnr":
         return float(results["psnr"])
+    psnr_dcf = float(results["psnr"]) - DCF_PENALTY_DB * float(results["dcf"])
     if criterion == "psnr_dcf":
-        return float(results["psnr"]) - DCF_PENALTY_DB * float(results["dcf"])
+        return psnr_dcf
+    if criterion == "psnr_color":
+        shortfall = max(0.0, float(results["dcf"]) - 0.5 * float(results["gray_dcf"]))
+        return psnr_dcf - COLOR_SHORTFALL_DB * shortfall
     raise ValueError(f"unknown selection criterion {criterion!r}; one of {SELECTION_CRITERIA}")
 
 

@@ -280,8 +280,27 @@ def test_the_selection_criteria():
     colorful = {"psnr": 20.3, "dcf": 12.0}
     assert recipe.selection_score("psnr", gray) > recipe.selection_score("psnr", colorful)
     assert recipe.selection_score("psnr_dcf", gray) < recipe.selection_score("psnr_dcf", colorful)
+    # psnr_color: psnr_dcf less 1 dB per point of dcf above half the gray baseline's (24 here).
+    sharp = {"psnr": 22.6, "dcf": 26.0, "gray_dcf": 48.0}  # 2 points short of real color
+    vivid = {"psnr": 22.3, "dcf": 23.0, "gray_dcf": 48.0}
+    assert recipe.selection_score("psnr_color", vivid) == pytest.approx(22.3 - 0.05 * 23.0)
+    assert recipe.selection_score("psnr_color", sharp) == pytest.approx(22.6 - 1.3 - 2.0)
+    assert recipe.selection_score("psnr_dcf", sharp) > recipe.selection_score("psnr_dcf", vivid)
+    assert recipe.selection_score("psnr_color", sharp) < recipe.selection_score("psnr_color", vivid)
     with pytest.raises(ValueError, match="unknown selection criterion 'ssim'"):
         recipe.selection_score("ssim", results)
+
+
+def test_a_resumed_run_rescores_the_stored_best_by_its_own_criterion(tmp_path):
+    from colorize_tf.training.callbacks import EpochSelection
+
+    metrics = {"psnr": 22.6, "dcf": 26.0, "gray_dcf": 48.0}
+    record = {"criterion": "psnr_dcf", "score": 21.3, "metrics": metrics}
+    (tmp_path / "metadata.json").write_text(json.dumps({"selection": record}))
+    same = EpochSelection(None, lambda: {}, "psnr_dcf", str(tmp_path))
+    changed = EpochSelection(None, lambda: {}, "psnr_color", str(tmp_path))
+    assert same._best_score == pytest.approx(21.3)
+    assert changed._best_score == pytest.approx(22.6 - 1.3 - 2.0)
 
 
 NO_TENSORFLOW = """

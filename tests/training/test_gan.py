@@ -80,7 +80,7 @@ def test_pretrain_step_trains_only_the_generator_on_l1():
 
 @pytest.mark.parametrize("phase", ["pretrain", "gan"])
 def test_rebalanced_l1_weights_each_pixel_by_its_true_bin_in_both_phases(phase):
-    data = batches(1, 1)
+    data = batches(2, 2)
     l_norm, ab = next(iter(data))
     # Pixels whose true a is positive weigh 3, the others 1: the logged L1 (the loss before
     # the update) must be exactly that weighted mean.
