@@ -300,4 +300,11 @@ class EpochSelection(keras.callbacks.Callback):
             return None
         generator = presets.load_preset(self.best_dir)
         order = list(generator.trainable_variables) + list(generator.non_trainable_variables)
-        return {**record, "weights": [keras.ops.convert_to_numpy(v) for v in order]}
+        weights = [keras.ops.convert_to_numpy(v) for v in order]
+        # Its score by this run's criterion (the record's may be an earlier run's).
+        return {
+            **record,
+            "criterion": self.criterion,
+            "score": self._stored_score(),
+            "weights": weights,
+        }
