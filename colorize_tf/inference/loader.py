@@ -215,4 +215,15 @@ def load_colorizer(
         return _tflite_colorizer(path, threads)
     generator = _read_generator(path, form)
     size = serving.model_size(generator, size)
-    return Colorizer.from_generator(generator, size, form, f"{form} {path} (input {size}x{size})")
+    label = f"{_label(path, form)} (input {size}x{size})"
+    return Colorizer.from_generator(generator, size, form, label)
+
+
+def _label(path: str, form: str) -> str:
+    """How logs, reports and the app name a model: a shipped preset by its name, not by where
+    the package happens to be installed; anything else by the path the user gave."""
+    folder = Path(path).resolve()
+    shipped = folder.parent == presets.PRESET_DIR and folder.name in presets.available_presets()
+    if form == "preset" and shipped:
+        return f"shipped preset {folder.name}"
+    return f"{form} {path}"

@@ -285,6 +285,11 @@ def test_the_shipped_preset_is_the_default_and_colorizes(photo):
         assert key in metadata, key
     colorizer = colorize_tf.load_colorizer()
     assert colorizer.form == "preset" and colorizer.size == metadata["input_size"]
+    # named, not by where the package is installed; by its name, too
+    size = metadata["input_size"]
+    shipped = f"shipped preset {presets.DEFAULT_PRESET} (input {size}x{size})"
+    assert colorizer.description == shipped
+    assert colorize_tf.load_colorizer(presets.DEFAULT_PRESET).description == shipped
     gray = np.asarray(Image.fromarray(photo).convert("L"))
     out = colorizer(gray)
     assert out.shape == gray.shape + (3,)
