@@ -58,9 +58,9 @@ WEB_FILE = "colorize_web.tflite"
 CONFIG_FILE = "web.json"
 SIGNATURES = ("luminance", "predict_ab", "compose")
 WEB_PRECISIONS = ("fp32", "fp16")
-# fp16: half the download (the shipped preset's sizes: docs/web.md) at no
-# cost on a phone's CPU (XNNPack widens the weights to float32 at load) and none in quality
-# (fp16-vs-fp32 RGB PSNR 67.6 dB min on the sample photos). int8 is not offered: see docs/web.md.
+# fp16: half the download at no cost on a phone's CPU (XNNPack widens the weights to float32
+# at load) and none visible in quality; the shipped preset's sizes and PSNR against the Keras
+# model are measured in docs/web.md, which also says why int8 is not offered.
 DEFAULT_WEB_PRECISION = "fp16"
 # Pixels per call of the per-pixel signatures: 2^18 = 1 MB of RGBA in, 1 MB out; a 12-MP photo
 # takes 46 calls of each.
